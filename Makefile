@@ -1,0 +1,190 @@
+# zookeeper.migration: development, test and demo entry points.
+#
+# Two commands set everything up on a fresh Debian 12 machine (as root):
+#   make demo   local source and destination ZooKeeper clusters with sample data
+#   make test   every test stage CI runs (.ci/run is `make test`)
+# Each target installs what it needs and is safe to re-run; stamps under
+# .cache/ keep re-runs fast.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+# The stages of `make test`, in order; the run stops at the first failure.
+# Later stages (molecule, e2e) are added here.
+TEST_STAGES := deps sanity lint pytest
+
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+VENV_BIN := $(VENV)/bin
+CACHE := $(CURDIR)/.cache
+BUILD := $(CURDIR)/build
+
+# Debian packages: ZooKeeper and a JRE for the real test servers, nspawn and
+# mmdebstrap for the systemd test hosts, nc for readiness probes, git to list
+# the tree, python3-venv for the project venv, openssl for TLS test keystores,
+# shellcheck for ansible-test's shellcheck sanity test (skipped without it).
+APT_PACKAGES := zookeeper default-jre-headless systemd-container mmdebstrap \
+	netcat-openbsd git python3-venv openssl ca-certificates shellcheck
+
+# The collection as Python and Ansible expect to find it: a directory
+# ansible_collections/zookeeper/migration pointing at this checkout.
+COLLECTIONS_ROOT := $(CACHE)/collections
+COLLECTION_LINK := $(COLLECTIONS_ROOT)/ansible_collections/zookeeper/migration
+COLLECTION_ENV := ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS_ROOT) \
+	PYTHONPATH=$(COLLECTIONS_ROOT)$(if $(PYTHONPATH),:$(PYTHONPATH))
+
+# ansible-test refuses symlinks: sanity runs in a real copy of the tree.
+SANITY_DIR := $(BUILD)/ansible_collections/zookeeper/migration
+# Without --python, ansible-test also tries pyenv shims of other versions (exit 127).
+SANITY_PYTHON ?= 3.11
+SANITY_ARGS ?=
+
+# Tools that call other venv tools (ansible-lint, molecule, ansible-playbook)
+# find them on PATH.
+VENV_ENV := PATH=$(VENV_BIN):$$PATH
+PYTEST := $(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/pytest
+
+REQUIREMENTS := $(wildcard requirements/*.txt)
+VENV_STAMP := $(CACHE)/stamps/venv-requirements
+
+.PHONY: help
+help:
+	@echo 'Set-up commands (fresh Debian 12, as root):'
+	@echo '  make demo        start local source + destination clusters with sample data'
+	@echo '  make test        run every test stage: $(TEST_STAGES)'
+	@echo 'Other targets:'
+	@echo '  make deps        apt packages + project venv (.venv) with requirements/test.txt'
+	@echo '  make sanity      ansible-test sanity on a copy under build/ansible_collections/'
+	@echo '  make lint        ansible-lint, production profile'
+	@echo '  make units       unit tests'
+	@echo '  make integration integration tests (real ZooKeeper)'
+	@echo '  make pytest      unit and integration tests in one run'
+	@echo '  make build       build the collection tarball into build/ and check its contents'
+	@echo '  make bench       benchmarks (not part of make test)'
+	@echo '  make demo-down   stop the demo clusters'
+	@echo '  make clean       remove build/, .cache/ and test output (keeps .venv)'
+	@echo '  make distclean   clean, and remove .venv too'
+
+# ---------------------------------------------------------------- set-up
+
+.PHONY: deps apt-packages venv collection-path
+deps: apt-packages venv collection-path
+
+# Installs only what is missing; `apt-get update` runs only then.
+apt-packages:
+	@missing=(); \
+	for pkg in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$$pkg"); \
+	done; \
+	if (( $${#missing[@]} )); then \
+		if [[ $$(id -u) -ne 0 ]]; then \
+			echo "deps: missing Debian packages: $${missing[*]}; run make as root or install them" >&2; exit 1; \
+		fi; \
+		echo "deps: installing Debian packages: $${missing[*]}"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq; \
+		apt-get install -y -qq --no-install-recommends "$${missing[@]}"; \
+	else \
+		echo "deps: Debian packages present"; \
+	fi
+
+venv: $(VENV_STAMP)
+
+# Order-only: Debian's python3 needs python3-venv (an apt package) first.
+$(VENV)/pyvenv.cfg: | apt-packages
+	$(PYTHON) -m venv $(VENV)
+
+# Re-installs when a requirements file changes or the venv was re-created.
+$(VENV_STAMP): $(REQUIREMENTS) $(VENV)/pyvenv.cfg
+	@echo "deps: installing requirements/test.txt into .venv (a few minutes the first time)"
+	$(VENV_BIN)/python -m pip install --disable-pip-version-check -q -r requirements/test.txt
+	@mkdir -p $(@D)
+	@touch $@
+
+collection-path:
+	@mkdir -p $(dir $(COLLECTION_LINK))
+	@ln -sfn $(CURDIR) $(COLLECTION_LINK)
+
+# ---------------------------------------------------------------- test stages
+
+.PHONY: test sanity ansible-test-pip-bootstrap lint units integration pytest
+test:
+	@MAKE='$(MAKE)' tests/utils/run-stages.sh $(TEST_STAGES)
+
+# ansible-test creates its venvs without pip and downloads a pip bootstrap
+# script from the internet, which CI cannot reach. It first looks for
+# ~/.ansible/test/cache/get_pip_<pip version>.py: put our offline bootstrap
+# there, under the name of each pip version the installed ansible-test names.
+ansible-test-pip-bootstrap: venv
+	@$(VENV_BIN)/python tests/utils/install-pip-bootstrap.py tests/utils/get_pip_offline.py
+
+sanity: deps ansible-test-pip-bootstrap
+	tests/utils/copy-collection.sh $(CURDIR) $(SANITY_DIR)
+	@# ansible-test walks up to the nearest .git to list files; this checkout's
+	@# .git ignores build/ and would hide the copy. A repository of its own
+	@# (nothing committed) makes it list every copied file as untracked, except
+	@# its own output, which must never be linted.
+	git -C $(SANITY_DIR) init -q
+	echo 'tests/output/' >> $(SANITY_DIR)/.git/info/exclude
+	cd $(SANITY_DIR) && $(VENV_BIN)/ansible-test sanity --venv --python $(SANITY_PYTHON) $(SANITY_ARGS)
+
+lint: deps
+	$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/ansible-lint
+
+units: deps
+	$(PYTEST) -m 'not bench' tests/unit
+
+integration: deps
+	$(PYTEST) -m 'integration and not bench' tests/integration
+
+# pytest exits non-zero (5) when it collects no test: an empty run fails here.
+pytest: deps
+	$(PYTEST) -m 'not bench' tests/unit tests/integration
+
+# ---------------------------------------------------------------- build, bench, demo
+
+.PHONY: build bench demo demo-down
+# Files that must never ship in the tarball (development, test and CI files),
+# matched against the tarball's member names prefixed with 'migration/'.
+BUILD_FORBIDDEN := /(tests|molecule)/|^[^/]+/(\.ci|\.venv|\.cache|\.ansible|build)/|^[^/]+/(Makefile|pytest\.ini|\.ansible-lint|requirements/test\.txt)$$
+
+build: deps
+	@mkdir -p $(BUILD)
+	rm -f $(BUILD)/*.tar.gz
+	$(VENV_BIN)/ansible-galaxy collection build --force --output-path $(BUILD) .
+	@tarball=$$(ls $(BUILD)/zookeeper-migration-*.tar.gz); \
+	if tar -tzf "$$tarball" | sed 's|^|migration/|' | grep -E '$(BUILD_FORBIDDEN)'; then \
+		echo "build: $$tarball holds the files listed above, which must not ship" >&2; exit 1; \
+	fi; \
+	echo "build: $$tarball ($$(tar -tzf "$$tarball" | wc -l) entries, no test/molecule/CI files)"
+
+bench: deps
+	$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/bench/bench_copy.py
+
+demo: deps
+	$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/harness/zkcli.py demo
+
+# Only the demo's own clusters: `zkcli.py down` without a name would also stop
+# clusters other tools (e.g. molecule's create step) keep in the same state file.
+DEMO_CLUSTERS := demo-source demo-destination
+demo-down: venv collection-path
+	for cluster in $(DEMO_CLUSTERS); do \
+		$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/harness/zkcli.py down "$$cluster"; \
+	done
+
+# ---------------------------------------------------------------- cleaning
+
+.PHONY: clean distclean
+# Stops every harness cluster recorded under .cache/ first: deleting their
+# state would leave their servers running with nothing to stop them.
+clean:
+	if [[ -x $(VENV_BIN)/python && -f $(CACHE)/clusters/state.json ]]; then \
+		$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/harness/zkcli.py down || true; \
+	fi
+	rm -rf $(BUILD) $(CACHE) tests/output .pytest_cache .ansible
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
