@@ -212,7 +212,10 @@ def make_tls_material(directory, host='127.0.0.1'):
         'client.key', 'client.csr', 'client.pem', 'trust.p12', 'san.cnf')}
     with open(paths['san.cnf'], 'w') as handle:
         handle.write('subjectAltName=IP:%s,DNS:localhost\n' % host)
-    run = lambda *cmd: _run_tool(list(cmd), directory)  # noqa: E731
+
+    def run(*cmd):
+        _run_tool(list(cmd), directory)
+
     run('openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=zk-harness-ca',
         '-keyout', paths['ca.key'], '-out', paths['ca.pem'])
     for role in ('server', 'client'):
@@ -627,7 +630,7 @@ def load_sample_tree(zk, base='/app', services=3, configs_per_service=20, sequen
         creates.append((service, b''))
         creates.append((service + '/config', json.dumps({'service': s, 'replicas': 3}).encode()))
         for c in range(configs_per_service):
-            payload = bytes(rng.getrandbits(8) for _ in range(64)) if c % 5 == 0 else ('value-%d-%d' % (s, c)).encode()
+            payload = rng.randbytes(64) if c % 5 == 0 else ('value-%d-%d' % (s, c)).encode()
             creates.append(('%s/config/key-%03d' % (service, c), payload if c % 7 else b''))
         creates.append((service + '/queue', b''))
         creates.append((service + '/instances', b''))

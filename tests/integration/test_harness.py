@@ -35,7 +35,11 @@ def test_ensemble_survives_leader_kill(zk_cluster_factory, zk_client_factory):
     cluster.kill_node(old_leader)
     assert not cluster.nodes[old_leader].running
 
-    new_leader = _wait(lambda: (lambda i: i if i is not None and i != old_leader else None)(cluster.leader_index()))
+    def leader_other_than_old():
+        index = cluster.leader_index()
+        return index if index is not None and index != old_leader else None
+
+    new_leader = _wait(leader_other_than_old)
     assert new_leader != old_leader
     survivor_hosts = ','.join(node.address for i, node in enumerate(cluster.nodes) if i != old_leader)
     fresh = KazooClient(hosts=survivor_hosts, timeout=10)
