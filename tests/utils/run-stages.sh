@@ -21,9 +21,9 @@ print_summary() {
     echo
     echo "==================== make test: stage timings ===================="
     for i in "${!stages_run[@]}"; do
-        printf '  %-14s %8s s\n' "${stages_run[$i]}" "${stage_seconds[$i]}"
+        printf '  %-18s %8s s\n' "${stages_run[$i]}" "${stage_seconds[$i]}"
     done
-    printf '  %-14s %8s s\n' "total" "$(elapsed_since "$started_all")"
+    printf '  %-18s %8s s\n' "total" "$(elapsed_since "$started_all")"
     if [[ -n "$failed_stage" ]]; then
         echo "make test: FAILED in stage '${failed_stage}' (exit code ${failed_rc})"
     else
