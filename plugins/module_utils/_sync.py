@@ -1,0 +1,1999 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, zookeeper.migration contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The per-task sync engine: initial sync, then continuous one-way or bidirectional sync.
+
+This is a private module of the zookeeper.migration collection; it may change
+without notice. The daemon (``_daemon.py``) runs one ``SyncEngine`` per task
+it leads; the contract it implements is docs/daemon.md ("Sync semantics").
+
+How a task runs
+---------------
+1. **Fence**: the new leader bumps ``<root>/fence/<task>`` on every cluster
+   it may write to; every write multi starts with ``check(fence, epoch)``, so
+   writes an older leader still had queued fail when it wakes up.
+2. **Watches first**: persistent recursive watches (addWatch, ZooKeeper 3.6+)
+   on each task path, or one-shot kazoo data and child watches on every node
+   (3.4/3.5). Every event only names a path; the path goes into a coalescing
+   reconcile queue.
+3. **Baseline**: ``Baseline`` maps each synced path to an 8-byte hash of the
+   data both sides held when they were last equal. It tells which side
+   changed since (its data no longer hashes to the baseline), whether a
+   missing node was deleted (it had a baseline) or never synced (it had
+   none), and is checkpointed to the control store, so a new leader neither
+   resurrects deletes nor re-decides conflicts.
+4. **Initial sync** (no checkpoint yet): a source-authoritative copy
+   (``_apply.copy``: snapshot, diff, plan, apply in byte-bounded multis),
+   then a full reconcile that records the baseline of every equal path and
+   queues the rest.
+5. **Streaming**: the worker takes batches of paths off the queue, reads both
+   sides (multiRead where the server has it), decides per path (``decide``),
+   and writes only what differs: the echo of our own write then finds both
+   sides equal and writes nothing. Updates and deletes are conditional on
+   the version just read; a write that loses a race with a user's write
+   fails and its path is re-queued, never overwritten.
+6. **Safety nets**: a periodic full reconcile (snapshots of both sides
+   against the baseline; also after every reconnect, once the watches are
+   back) catches what no watch reports (setACL fires none) and anything lost
+   while disconnected.
+
+Threads: kazoo's watch threads only put paths into the queue; one worker
+thread owns the baseline, reads, decides and writes; a status thread writes
+the task status every few seconds (it also covers a long initial copy).
+"""
+
+import fnmatch
+import hashlib
+import heapq
+import itertools
+import json
+import logging
+import re
+import struct
+import threading
+import time
+import traceback
+from collections import OrderedDict, deque
+
+from ansible_collections.zookeeper.migration.plugins.module_utils._errors import (
+    ClusterUnreachableError,
+    ConfigError,
+    FencedError,
+    NoNodeError,
+    SchemaError,
+    TooLargeError,
+    ZkMigrationError,
+)
+from ansible_collections.zookeeper.migration.plugins.module_utils._diff import (
+    COMPARE_ALL,
+    SEQ_BUMP_PREFIX,
+    acl_equal,
+    diff_snapshots,
+    has_sequential_suffix,
+    parent_of,
+    sequential_counter,
+)
+
+try:
+    from kazoo import exceptions as kazoo_exceptions
+    from kazoo.protocol.serialization import Watch as _Watch
+    from kazoo.protocol.states import EventType, KazooState
+    from kazoo.security import make_digest_acl_credential
+    HAS_KAZOO = True
+    KAZOO_IMPORT_ERROR = None
+except ImportError:
+    HAS_KAZOO = False
+    KAZOO_IMPORT_ERROR = traceback.format_exc()
+    _Watch = None
+
+# Siblings that import kazoo-dependent pieces lazily themselves.
+from ansible_collections.zookeeper.migration.plugins.module_utils import _apply
+from ansible_collections.zookeeper.migration.plugins.module_utils import _control
+from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol
+from ansible_collections.zookeeper.migration.plugins.module_utils import _snapshot
+from ansible_collections.zookeeper.migration.plugins.module_utils._client import DEFAULT_MAX_REQUEST_BYTES, translate_error
+
+
+LOG = logging.getLogger('zookeeper_migration.sync')
+
+SOURCE = 'source'
+DESTINATION = 'destination'
+SIDES = (SOURCE, DESTINATION)
+
+PHASE_INITIAL = 'initial_sync'
+PHASE_STREAMING = 'streaming'
+PHASE_PAUSED = 'paused'
+PHASE_ERROR = 'error'
+PHASE_CUT_OVER = 'cut_over'
+PHASE_STOPPED = 'stopped'
+
+# Actions ``decide`` returns.
+IN_SYNC = 'in_sync'          # both sides equal: record the baseline
+DROP = 'drop'                # gone on both sides: forget the baseline
+COPY = 'copy'                # create or update ``target`` with the other side's data
+DELETE = 'delete'            # delete on ``target``
+SKIP = 'skip'                # never touched (ephemeral or type mismatch)
+LEFTOVER = 'leftover'        # only on the replica since before the task: reported, left alone
+
+WATCH_PERSISTENT = 'persistent_recursive'
+WATCH_PER_NODE = 'per_node'
+
+
+class _NoStat(object):
+    """Stands for the stat of a node that vanished while we looked."""
+
+    ephemeralOwner = 0
+
+
+_NO_STAT = _NoStat()
+
+_BASELINE_MAGIC = b'ZKMB\x01'
+_ENTRY_HEADER = struct.Struct('>HQ')
+_META_LEN = struct.Struct('>I')
+
+
+def hash64(data_hash):
+    """The 64-bit baseline key of a 16-byte ``_snapshot`` data hash."""
+    return int.from_bytes(data_hash[:8], 'big')
+
+
+def data_hash64(data):
+    """The 64-bit baseline hash of raw data (the same as ``hash64(hash_data(data))``)."""
+    return int.from_bytes(_snapshot.hash_data(data or b'')[:8], 'big')
+
+
+# --------------------------------------------------------------------------
+# Baseline
+# --------------------------------------------------------------------------
+
+class Baseline(object):
+    """Per-path sync baseline: ``{path: 64-bit hash of the data both sides last agreed on}``.
+
+    A path is in the baseline only while both sides held it persistent and
+    equal at the last sync. ``meta`` holds what else a new leader needs:
+    ``initial_done`` and the ``watermarks`` (each cluster's zxid when the task
+    first started, which tells nodes that were on a side before the task
+    from nodes created since). Memory: one str key and one int per path
+    (about 150-200 bytes per path with 60-character paths).
+    """
+
+    __slots__ = ('entries', 'meta', 'dirty', 'generation')
+
+    def __init__(self, entries=None, meta=None):
+        self.entries = entries if entries is not None else {}
+        self.meta = dict(meta or {})
+        self.dirty = False
+        self.generation = 0
+
+    def get(self, path):
+        return self.entries.get(path)
+
+    def set(self, path, value):
+        if self.entries.get(path) != value:
+            self.entries[path] = value
+            self.dirty = True
+
+    def discard(self, path):
+        if self.entries.pop(path, None) is not None:
+            self.dirty = True
+
+    def __len__(self):
+        return len(self.entries)
+
+    def __contains__(self, path):
+        return path in self.entries
+
+    def encode(self):
+        """Serialise (the control store compresses it): magic, JSON meta, then (len, hash, path) records.
+
+        Built in one bytearray: a list of per-entry parts would hold two
+        objects per path at once, a large transient peak for big baselines.
+        """
+        meta = json.dumps(self.meta, sort_keys=True).encode('utf-8')
+        out = bytearray(_BASELINE_MAGIC)
+        out += _META_LEN.pack(len(meta))
+        out += meta
+        pack = _ENTRY_HEADER.pack
+        for path, value in self.entries.items():
+            raw = path.encode('utf-8')
+            out += pack(len(raw), value)
+            out += raw
+        return bytes(out)
+
+    @classmethod
+    def decode(cls, blob):
+        """Read what ``encode`` wrote; ``SchemaError`` when it is not a baseline of this format."""
+        if not blob.startswith(_BASELINE_MAGIC):
+            raise SchemaError('the checkpointed sync baseline has an unknown format (written by a newer version?)')
+        offset = len(_BASELINE_MAGIC)
+        try:
+            (meta_len,) = _META_LEN.unpack_from(blob, offset)
+            offset += _META_LEN.size
+            meta = json.loads(blob[offset:offset + meta_len].decode('utf-8'))
+            offset += meta_len
+            entries = {}
+            unpack = _ENTRY_HEADER.unpack_from
+            size = _ENTRY_HEADER.size
+            end = len(blob)
+            while offset < end:
+                length, value = unpack(blob, offset)
+                offset += size
+                entries[blob[offset:offset + length].decode('utf-8')] = value
+                offset += length
+        except (struct.error, ValueError, UnicodeDecodeError) as exc:
+            raise SchemaError('the checkpointed sync baseline is corrupt (%s)' % exc)
+        if not isinstance(meta, dict):
+            raise SchemaError('the checkpointed sync baseline is corrupt (meta is not an object)')
+        return cls(entries, meta)
+
+
+# --------------------------------------------------------------------------
+# Reconcile queue
+# --------------------------------------------------------------------------
+
+class ReconcileQueue(object):
+    """A coalescing queue of paths to reconcile, with delayed re-queues.
+
+    A path queued again while it waits is not duplicated (it keeps its first
+    enqueue time, which the lag is measured from). ``take`` hands out paths
+    in first-queued order; ``put(path, delay=s)`` parks a path until then
+    (a write that failed for a reason that needs time, e.g. a missing parent).
+    Thread-safe: watch threads put, the worker takes.
+    """
+
+    def __init__(self):
+        self._ready = OrderedDict()     # path -> (enqueue monotonic time, sequence)
+        self._delayed = []              # heap of (due, sequence, path, first_time)
+        self._delayed_paths = {}
+        self._cond = threading.Condition()
+        self._seq = 0
+        # Watch events land here without a lock (deque appends are atomic):
+        # kazoo's connection thread delivers thousands per second.
+        self._inbox = deque()
+        self._waiting = False
+
+    def post(self, path):
+        """Queue ``path`` from a watch event: lock-free unless the worker sleeps and must be woken."""
+        self._inbox.append((path, time.monotonic()))
+        if self._waiting:
+            with self._cond:
+                self._cond.notify()
+
+    def _drain_inbox(self):
+        inbox = self._inbox
+        ready = self._ready
+        while inbox:
+            path, first = inbox.popleft()
+            if path not in ready:
+                self._seq += 1
+                ready[path] = (first, self._seq)
+
+    def put(self, path, delay=0.0, since=None):
+        """Queue ``path`` (now, or after ``delay`` seconds); ``since`` keeps an older enqueue time."""
+        now = time.monotonic()
+        with self._cond:
+            self._seq += 1
+            if delay > 0:
+                due = now + delay
+                if path in self._ready:
+                    return
+                known = self._delayed_paths.get(path)
+                if known is not None and known <= due:
+                    return
+                self._delayed_paths[path] = due
+                heapq.heappush(self._delayed, (due, self._seq, path, since if since is not None else now))
+                self._cond.notify()
+                return
+            if path not in self._ready:
+                self._ready[path] = (since if since is not None else now, self._seq)
+                self._cond.notify()
+
+    def put_many(self, paths):
+        now = time.monotonic()
+        with self._cond:
+            ready = self._ready
+            for path in paths:
+                if path not in ready:
+                    self._seq += 1
+                    ready[path] = (now, self._seq)
+            self._cond.notify()
+
+    def mark(self):
+        """A sequence number: ``drop_before(mark)`` later drops what was queued before this call."""
+        with self._cond:
+            self._drain_inbox()
+            self._seq += 1
+            return self._seq
+
+    def drop_before(self, mark):
+        """Forget paths queued before ``mark`` (a full reconcile has covered them); returns how many."""
+        with self._cond:
+            self._drain_inbox()
+            stale = [path for path, (_t, seq) in self._ready.items() if seq < mark]
+            for path in stale:
+                del self._ready[path]
+            kept = [item for item in self._delayed if item[1] >= mark]
+            dropped = len(stale) + len(self._delayed) - len(kept)
+            heapq.heapify(kept)
+            self._delayed = kept
+            self._delayed_paths = dict((item[2], item[0]) for item in kept)
+            return dropped
+
+    def _promote(self, now):
+        delayed = self._delayed
+        while delayed and delayed[0][0] <= now:
+            due, _seq, path, first = heapq.heappop(delayed)
+            if self._delayed_paths.get(path) == due:
+                del self._delayed_paths[path]
+                if path not in self._ready:
+                    self._seq += 1
+                    self._ready[path] = (first, self._seq)
+
+    def take(self, max_items, timeout=None):
+        """Up to ``max_items`` ``(path, enqueue_time)`` pairs; waits up to ``timeout`` seconds for the first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                self._drain_inbox()
+                self._promote(now)
+                if self._ready:
+                    out = []
+                    ready = self._ready
+                    while ready and len(out) < max_items:
+                        path, (first, _seq) = ready.popitem(last=False)
+                        out.append((path, first))
+                    return out
+                wait = None if deadline is None else deadline - now
+                if self._delayed:
+                    until_due = self._delayed[0][0] - now
+                    wait = until_due if wait is None else min(wait, until_due)
+                if wait is not None and wait <= 0:
+                    return []
+                # Set before the last look at the inbox: a post() after it sees the flag and notifies.
+                self._waiting = True
+                self._drain_inbox()
+                if self._ready:
+                    self._waiting = False
+                    continue
+                self._cond.wait(wait)
+                self._waiting = False
+
+    def wake(self):
+        """Make a waiting ``take`` return (used on stop)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def oldest_age(self):
+        """Seconds since the oldest ready path was queued (0 when none is ready)."""
+        with self._cond:
+            self._drain_inbox()
+            if not self._ready:
+                return 0.0
+            first = min(t for t, _s in self._ready.values()) if len(self._ready) < 4096 else next(iter(self._ready.values()))[0]
+            return max(0.0, time.monotonic() - first)
+
+    def __len__(self):
+        with self._cond:
+            self._drain_inbox()
+            return len(self._ready) + len(self._delayed_paths)
+
+    def ready_count(self):
+        with self._cond:
+            self._drain_inbox()
+            return len(self._ready)
+
+
+# --------------------------------------------------------------------------
+# Deciding
+# --------------------------------------------------------------------------
+
+class NodeState(object):
+    """What the engine needs of one znode on one side (None stands for absent)."""
+
+    __slots__ = ('hash', 'data', 'version', 'ephemeral', 'mtime', 'mzxid', 'cversion', 'num_children')
+
+    def __init__(self, hash_value, data, version, ephemeral, mtime, mzxid, cversion=0, num_children=0):
+        self.hash = hash_value
+        self.data = data
+        self.version = version
+        self.ephemeral = ephemeral
+        self.mtime = mtime
+        self.mzxid = mzxid
+        self.cversion = cversion
+        self.num_children = num_children
+
+    @classmethod
+    def from_read(cls, data, stat):
+        data = data or b''
+        return cls(data_hash64(data), data, stat.version, bool(stat.ephemeralOwner), stat.mtime, stat.mzxid,
+                   stat.cversion, stat.numChildren)
+
+    @classmethod
+    def from_node(cls, node):
+        return cls(hash64(node.data_hash), node.data, node.version, bool(node.ephemeral_owner), node.mtime, node.mzxid,
+                   node.cversion, node.num_children)
+
+    def __repr__(self):
+        return 'NodeState(hash=%x, version=%d, ephemeral=%r)' % (self.hash, self.version, self.ephemeral)
+
+
+class Decision(object):
+    """The outcome of ``decide`` for one path: ``action``, ``target`` side, and what else to count or log."""
+
+    __slots__ = ('action', 'target', 'conflict', 'reason', 'new_hash')
+
+    def __init__(self, action, target=None, conflict=False, reason=None, new_hash=None):
+        self.action = action
+        self.target = target
+        self.conflict = conflict
+        self.reason = reason
+        self.new_hash = new_hash
+
+    def __repr__(self):
+        return 'Decision(%s%s%s%s)' % (self.action, ' -> %s' % self.target if self.target else '',
+                                       ', conflict' if self.conflict else '', ', %s' % self.reason if self.reason else '')
+
+
+def _other(side):
+    return DESTINATION if side == SOURCE else SOURCE
+
+
+def acl_tuple(acl):
+    """An ACL (kazoo ``ACL`` objects or (perms, scheme, id) tuples) as a tuple of (perms, scheme, id)."""
+    if acl is None:
+        return None
+    out = []
+    for entry in acl:
+        if isinstance(entry, (tuple, list)) and len(entry) == 3 and isinstance(entry[0], int):
+            out.append((entry[0], entry[1], entry[2]))
+        else:
+            out.append((entry.perms, entry.id.scheme, entry.id.id))
+    return tuple(out)
+
+
+class NodeTypeRules(object):
+    """The task's ``node_types``: destination path globs created as containers or TTL nodes (first match wins)."""
+
+    def __init__(self, rules):
+        self.rules = []
+        for rule in rules or ():
+            kind = rule['type']
+            self.rules.append((re.compile(fnmatch.translate(rule['pattern'])), kind, rule.get('ttl_ms') if kind == 'ttl' else None))
+
+    def match(self, path):
+        """(kind, ttl_ms) for ``path``: ('persistent', None) unless a rule matches."""
+        for regex, kind, ttl_ms in self.rules:
+            if regex.match(path):
+                return kind, ttl_ms
+        return 'persistent', None
+
+
+def decide(states, base, authority=SOURCE, bidirectional=False, policy='source_wins', streaming=True,
+           replica_watermark=None, union=False, prune=False):
+    """Decide what to do with one path. Pure: no I/O.
+
+    ``states`` maps ``'source'``/``'destination'`` to a ``NodeState`` or None
+    (absent); ``base`` is the baseline hash or None (never in sync).
+    ``authority`` is the side a one-way task copies from (the source, or the
+    destination after a rollback cutover); in a bidirectional task it is the
+    source and ``policy`` settles conflicts (``source_wins``,
+    ``destination_wins``, ``newest`` by mtime). Before the initial sync is
+    complete (``streaming`` False) the authority wins every difference
+    without it counting as a conflict. ``replica_watermark`` is the zxid of
+    the replica side when the task first started: a replica-only node never
+    synced and not modified since then is a leftover from before the task,
+    reported only (pushed to the authority with ``union``, deleted with
+    ``prune``); one modified after it is new and, in a bidirectional task,
+    copied.
+    """
+    a_side = authority
+    b_side = _other(authority)
+    a = states.get(a_side)
+    b = states.get(b_side)
+    if a is None and b is None:
+        return Decision(DROP)
+    if (a is not None and a.ephemeral) or (b is not None and b.ephemeral):
+        if a is not None and b is not None and a.ephemeral != b.ephemeral:
+            return Decision(SKIP, reason='ephemeral on one side, persistent on the other: left alone')
+        return Decision(SKIP, reason='ephemeral')
+    if policy == 'destination_wins':
+        winner = DESTINATION
+    elif policy == 'newest':
+        winner = None
+    else:
+        winner = SOURCE
+    if a is not None and b is not None:
+        if a.hash == b.hash:
+            return Decision(IN_SYNC, new_hash=a.hash)
+        if base is None:
+            if not streaming or not bidirectional:
+                return Decision(COPY, b_side, new_hash=a.hash)
+            # created on both sides independently (or sequential names colliding)
+            return _resolve_both(a_side, a, b, winner, 'created on both sides with different data')
+        a_changed = a.hash != base
+        b_changed = b.hash != base
+        if not bidirectional:
+            return Decision(COPY, b_side, conflict=a_changed and b_changed and streaming, new_hash=a.hash,
+                            reason='the %s changed too: overwritten (one-way task)' % b_side if b_changed else None)
+        if a_changed and not b_changed:
+            return Decision(COPY, b_side, new_hash=a.hash)
+        if b_changed and not a_changed:
+            return Decision(COPY, a_side, new_hash=b.hash)
+        if not streaming:
+            return Decision(COPY, b_side, new_hash=a.hash)
+        return _resolve_both(a_side, a, b, winner, 'changed on both sides')
+    if a is not None:
+        # only on the authority side
+        if base is None or not bidirectional:
+            return Decision(COPY, b_side, new_hash=a.hash)
+        if a.hash == base:
+            return Decision(DELETE, a_side, reason='deleted on the %s' % b_side)
+        if not streaming:
+            return Decision(COPY, b_side, new_hash=a.hash)
+        # changed on one side, deleted on the other
+        if winner == b_side:
+            return Decision(DELETE, a_side, conflict=True, reason='changed on the %s, deleted on the %s: the deletion wins' % (a_side, b_side))
+        return Decision(COPY, b_side, conflict=True, new_hash=a.hash,
+                        reason='changed on the %s, deleted on the %s: the change wins' % (a_side, b_side))
+    # only on the replica side
+    if base is None:
+        if union:
+            return Decision(COPY, a_side, new_hash=b.hash, reason='only on the %s: copied back (union)' % b_side)
+        is_new = replica_watermark is not None and b.mzxid > replica_watermark
+        if bidirectional and is_new:
+            return Decision(COPY, a_side, new_hash=b.hash)
+        if prune:
+            return Decision(DELETE, b_side, reason='only on the %s (prune)' % b_side)
+        return Decision(LEFTOVER, reason='only on the %s, from before the task' % b_side)
+    if b.hash == base or not bidirectional:
+        return Decision(DELETE, b_side, reason='deleted on the %s' % a_side)
+    if not streaming:
+        return Decision(DELETE, b_side, reason='deleted on the %s' % a_side)
+    if winner == a_side:
+        return Decision(DELETE, b_side, conflict=True, reason='changed on the %s, deleted on the %s: the deletion wins' % (b_side, a_side))
+    return Decision(COPY, a_side, conflict=True, new_hash=b.hash,
+                    reason='changed on the %s, deleted on the %s: the change wins' % (b_side, a_side))
+
+
+def _resolve_both(a_side, a, b, winner, why):
+    b_side = _other(a_side)
+    if winner is None:  # newest: by mtime; ties go to the authority side
+        winner = b_side if b.mtime > a.mtime else a_side
+    if winner == a_side:
+        return Decision(COPY, b_side, conflict=True, new_hash=a.hash, reason='%s: the %s wins' % (why, a_side))
+    return Decision(COPY, a_side, conflict=True, new_hash=b.hash, reason='%s: the %s wins' % (why, b_side))
+
+
+# --------------------------------------------------------------------------
+# Metrics (the daemon plugs in Prometheus; the default does nothing)
+# --------------------------------------------------------------------------
+
+class NullMetrics(object):
+    """The metrics interface the engine reports to; every method is a no-op here."""
+
+    def event(self, task, direction, count=1):
+        """``count`` writes applied in ``direction`` (source_to_destination / destination_to_source)."""
+
+    def conflict(self, task, count=1):
+        """Conflicts settled by the policy."""
+
+    def error(self, task, kind):
+        """One failed write or read of ``kind``."""
+
+    def latency(self, task, seconds):
+        """Event-to-applied latency of one path."""
+
+    def gauges(self, task, lag_seconds, queue_depth, tracked, phase):
+        """Current lag, queue depth, tracked paths and phase."""
+
+    def full_reconcile(self, task, seconds):
+        """One full reconcile took ``seconds``."""
+
+
+# --------------------------------------------------------------------------
+# Watches
+# --------------------------------------------------------------------------
+
+class _PerNodeWatcher(object):
+    """One-shot kazoo watches on every node of a side (ZooKeeper 3.4/3.5 have no addWatch).
+
+    A data watch (from getData) on every node reports its changes and its
+    deletion; a child watch (from getChildren) on every node reports new
+    children, which are then listed, queued and watched in turn. Watches
+    fire once: reading a path again (the engine does, on every reconcile)
+    re-arms it. After a reconnect the server has dropped them all: ``arm_tree``
+    walks the subtrees again.
+    """
+
+    def __init__(self, client, roots, accept, on_path, log):
+        self.client = client
+        self.roots = list(roots)
+        self.accept = accept
+        self.on_path = on_path
+        self.log = log
+        self.lock = threading.Lock()
+        self.children_armed = set()
+        self.known_children = {}    # parent -> frozenset of names at its last listing
+        self.active = True
+
+    def stop(self):
+        self.active = False
+
+    def _on_watch(self, event):
+        if not self.active or event.type == EventType.NONE or event.path is None:
+            return
+        path = event.path
+        if event.type == EventType.CHILD:
+            with self.lock:
+                self.children_armed.discard(path)
+            self.list_children(path)
+            return
+        if event.type == EventType.DELETED:
+            with self.lock:
+                self.children_armed.discard(path)
+                self.known_children.pop(path, None)
+        if self.accept(path):
+            self.on_path(path)
+
+    def list_children(self, path):
+        """List (and watch) the children of ``path``; queue each one (the reconcile read watches its data)."""
+        with self.lock:
+            if path in self.children_armed or not self.active:
+                return
+            self.children_armed.add(path)
+        try:
+            async_result = self.client.get_children_async(path, watch=self._on_watch)
+        except Exception:  # pylint: disable=broad-except
+            with self.lock:
+                self.children_armed.discard(path)
+            return
+
+        def listed(result):
+            try:
+                children = result.get()
+            except Exception:  # pylint: disable=broad-except
+                with self.lock:
+                    self.children_armed.discard(path)
+                return
+            names = frozenset(children)
+            with self.lock:
+                known = self.known_children.get(path, frozenset())
+                self.known_children[path] = names
+            prefix = path + '/' if path != '/' else '/'
+            # only new names: a removed child reports itself through its own data watch
+            for name in names - known:
+                child = prefix + name
+                if self.accept(child):
+                    self.on_path(child)
+        async_result.rawlink(listed)
+
+    def arm_tree(self):
+        """Watch every node under the roots (after start and every reconnect). Returns the number of nodes armed."""
+        with self.lock:
+            self.children_armed.clear()
+            self.known_children.clear()
+        client = self.client
+        watch = self._on_watch
+        count = 0
+        pending = []
+        for root in self.roots:
+            pending.append(root)
+        while pending:
+            batch, pending = pending[:500], pending[500:]
+            reads = [(path, client.get_async(path, watch=watch), client.get_children_async(path, watch=watch)) for path in batch]
+            for path, data_result, children_result in reads:
+                try:
+                    data_result.get()
+                except kazoo_exceptions.NoNodeError:
+                    if path in self.roots:
+                        client.exists_async(path, watch=watch)  # fires when the root is created
+                    try:
+                        children_result.get()
+                    except Exception:  # pylint: disable=broad-except
+                        pass
+                    continue
+                try:
+                    children = children_result.get()
+                except kazoo_exceptions.NoNodeError:
+                    continue
+                count += 1
+                with self.lock:
+                    self.children_armed.add(path)
+                    self.known_children[path] = frozenset(children)
+                prefix = path + '/' if path != '/' else '/'
+                for name in children:
+                    child = prefix + name
+                    if self.accept(child):
+                        pending.append(child)
+        return count
+
+    def watch_read(self, path, exists):
+        """After a reconcile read with a data watch: make sure the node's children are watched too."""
+        if exists and path not in self.children_armed:
+            self.list_children(path)
+        elif not exists and path in self.roots:
+            try:
+                self.client.exists_async(path, watch=self._on_watch)
+            except Exception:  # pylint: disable=broad-except
+                pass
+
+
+class _InlineEvents(object):
+    """Take persistent-watch events for the task paths straight off kazoo's connection thread.
+
+    ``_protocol.add_watch`` arms and re-arms the watches and hands every event
+    to kazoo's callback thread, one queue hand-off and thread switch per
+    event. At thousands of events per second that hand-off is most of the
+    client's cost, and replies to our reads wait behind the backlog on the
+    same connection. This adapter wraps the connection's watch-event reader
+    (outside ``_protocol``'s own wrapper) and, for CREATED / DELETED / CHANGED
+    under the task paths, posts the path to the engine's queue and stops
+    there. Anything else (other paths, paths with kazoo one-shot watchers, the
+    re-arm notices) goes down the usual chain. Without the expected kazoo
+    internals it installs nothing and ``_protocol``'s callbacks do the work.
+    """
+
+    _EVENT_TYPES = (1, 2, 3)   # NodeCreated, NodeDeleted, NodeDataChanged
+
+    def __init__(self, client, roots, accept, post, counters):
+        self.active = False
+        connection = getattr(client, '_connection', None)
+        inner = getattr(connection, '_read_watch_event', None)
+        if inner is None or _Watch is None:
+            return
+        chroot = client.chroot or ''
+        prefixes = []
+        for root in roots:
+            server = chroot + root if root != '/' else (chroot or '/')
+            prefixes.append((server, server.rstrip('/') + '/'))
+        data_watchers = client._data_watchers    # pylint: disable=protected-access
+        child_watchers = client._child_watchers  # pylint: disable=protected-access
+        unchroot = client.unchroot
+        deserialize = _Watch.deserialize
+        event_types = self._EVENT_TYPES
+        adapter = self
+
+        def read_watch_event(buffer, offset):
+            if adapter.active:
+                watch = deserialize(buffer, offset)[0]
+                path = watch.path
+                if watch.type in event_types and path not in data_watchers and path not in child_watchers:
+                    for exact, prefix in prefixes:
+                        if path == exact or path.startswith(prefix):
+                            local = unchroot(path)
+                            counters['watch_events'] += 1
+                            if accept(local):
+                                post(local)
+                            return None
+            return inner(buffer, offset)
+        connection._read_watch_event = read_watch_event  # pylint: disable=protected-access
+        self.active = True
+
+    def stop(self):
+        # The wrapper stays (others may have wrapped it since); inactive, it only passes events on.
+        self.active = False
+
+
+class _Side(object):
+    """One data cluster as a running task uses it."""
+
+    def __init__(self, name, client, cluster_name, migrator_acl=None):
+        self.name = name
+        self.client = client
+        self.cluster = cluster_name
+        self.migrator_acl = migrator_acl
+        self.multi_read = False
+        self.persistent_watches = False
+        self.watched = False
+        self.writable = False
+        self.epoch = None
+        self.watch_handles = []
+        self.node_watcher = None
+        self.inline_events = None
+        self.connected = threading.Event()
+        self.connected.set()
+        self.needs_rescan = False
+        self.awaiting_rearm_since = None
+        self.down_since = None
+        self.listener = None
+        self.backoff = 0.0
+
+    @property
+    def watch_mode(self):
+        if not self.watched:
+            return None
+        return WATCH_PERSISTENT if self.persistent_watches else WATCH_PER_NODE
+
+
+# --------------------------------------------------------------------------
+# Engine
+# --------------------------------------------------------------------------
+
+class EngineOptions(object):
+    """Tunables of a running task (the daemon's config sets them)."""
+
+    def __init__(self, control_root=_control.DEFAULT_ROOT, full_reconcile_interval=300.0, status_interval=2.0,
+                 checkpoint_interval=1.0, batch_size=500, max_request_bytes=DEFAULT_MAX_REQUEST_BYTES, max_batch_bytes=None,
+                 rearm_timeout=5.0, retry_delay=0.5, error_retry_delay=5.0):
+        self.control_root = control_root
+        self.full_reconcile_interval = float(full_reconcile_interval) if full_reconcile_interval else 0.0
+        self.status_interval = float(status_interval)
+        self.checkpoint_interval = float(checkpoint_interval)
+        self.batch_size = int(batch_size)
+        self.max_request_bytes = int(max_request_bytes)
+        self.max_batch_bytes = int(max_batch_bytes) if max_batch_bytes else self.max_request_bytes // 2
+        self.rearm_timeout = float(rearm_timeout)
+        self.retry_delay = float(retry_delay)
+        self.error_retry_delay = float(error_retry_delay)
+
+
+class _RateLimiter(object):
+    """A token bucket of ``rate`` writes per second (0: unlimited), one second of burst."""
+
+    def __init__(self, rate):
+        self.rate = float(rate or 0)
+        self.tokens = self.rate
+        self.last = time.monotonic()
+
+    def acquire(self, count, stop_event=None):
+        if self.rate <= 0 or count <= 0:
+            return
+        while True:
+            now = time.monotonic()
+            self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
+            self.last = now
+            if self.tokens >= min(count, self.rate):
+                self.tokens -= count
+                return
+            wait = (min(count, self.rate) - self.tokens) / self.rate
+            if stop_event is not None:
+                if stop_event.wait(wait):
+                    return
+            else:
+                time.sleep(wait)
+
+
+class EngineStopped(Exception):
+    """Raised inside the worker to unwind when the engine must stop (leadership lost, stop asked)."""
+
+
+class SyncEngine(object):
+    """Runs one task while this daemon leads it: ``run(stop_event)`` blocks until stopped.
+
+    * ``spec``: the normalized task spec (``_control.normalize_task_spec``).
+    * ``clients``: ``{'source': client, 'destination': client}``, started
+      kazoo clients owned by the caller (connect them just before: the
+      capability probes here must run before anything else uses them).
+    * ``store``: the ``_control.ControlStore`` (status and baseline checkpoints).
+    * ``control_epoch``: a number that grows with every leadership
+      (``TaskElection.sequence``): status and baseline written by a newer
+      leader are never overwritten by an older one.
+    * ``leadership_lost``: an Event set when the control session is
+      suspended or lost; the engine then stops writing at once.
+    * ``cutover``: the task's cutover record (or None): after a completed
+      cutover the task syncs only in its recorded direction.
+    * ``migrator_acls``: ``{'source': acl, 'destination': acl}``, the ACL
+      entries naming the migration identity on each side (for ``acl_mode:
+      grant_migrator``).
+    """
+
+    def __init__(self, spec, clients, store, daemon_id, control_epoch=None, options=None, metrics=None, leadership_lost=None,
+                 cutover=None, migrator_acls=None, cluster_names=None, logger=None):
+        if not HAS_KAZOO:
+            raise ConfigError('the sync engine needs the kazoo Python library')
+        self.spec = spec
+        self.task = spec['name']
+        self.store = store
+        self.daemon_id = daemon_id
+        self.control_epoch = control_epoch
+        self.options = options or EngineOptions()
+        self.metrics = metrics or NullMetrics()
+        self.leadership_lost = leadership_lost or threading.Event()
+        self.log = logger or LOG
+        names = cluster_names or {SOURCE: spec['source'], DESTINATION: spec['destination']}
+        acls = migrator_acls or {}
+        self.sides = dict((side, _Side(side, clients[side], names[side], acls.get(side))) for side in SIDES)
+        self.paths = list(spec['paths'])
+        self.path_filter = _snapshot.PathFilter(spec.get('exclude') or (), self.options.control_root)
+        self.sync_acl = bool(spec.get('sync_acl', True))
+        self.acl_mode = spec.get('acl_mode', 'verbatim')
+        self.policy = spec.get('conflict', 'source_wins')
+        self.prune = bool(spec.get('prune'))
+        self.union = spec.get('initial') == 'union'
+        self.node_types = NodeTypeRules(spec.get('node_types') or ())
+        self.limiter = _RateLimiter(spec.get('max_write_rate') or 0)
+        self._fence_path = _control.fence_path(self.options.control_root, self.task)
+        self.queue = ReconcileQueue()
+        self.baseline = Baseline()
+        self.stop_event = threading.Event()
+        self.phase = PHASE_INITIAL
+        self.streaming = False
+        self.counters = {'events_source_to_destination': 0, 'events_destination_to_source': 0, 'conflicts': 0,
+                         'errors': 0, 'leftovers': 0, 'skipped_ephemeral': 0, 'full_reconciles': 0, 'watch_events': 0,
+                         'checkpoints': 0, 'batches': 0, 'batch_paths': 0}
+        self.timings = {'read': 0.0, 'decide': 0.0, 'write': 0.0}
+        self.last_error = None
+        self.last_error_at = None
+        self.progress = {'done': 0, 'total': None, 'started': None}
+        self.last_full_reconcile = None
+        self.last_checkpoint = 0.0
+        self.checkpoint_cost = 0.0
+        self._checkpoint_thread = None
+        self._checkpoint_error = None
+        self._reconcile = None
+        self._reconcile_again = False
+        self._reconcile_retry_at = 0.0
+        self._touched = None
+        self.leftover_paths = set()
+        self.seq_parents_pending = set()
+        self._status_thread = None
+        self._status_lock = threading.Lock()
+        self._last_latency = None
+        self.stopped_reason = None
+        self._configure_direction(cutover)
+
+    # -- setup -----------------------------------------------------------------
+    def _configure_direction(self, cutover):
+        """Which side is authoritative, which sides are written and watched.
+
+        A cutover that completed (``completed_at`` set, whatever happened
+        after) with ``direction_after_cutover: destination_to_source`` makes
+        the task one-way from the destination to the source: the destination
+        is the truth from then on, also through a rollback.
+        """
+        self.cutover_direction = cutover_direction(cutover, self.spec)
+        if self.cutover_direction == 'destination_to_source':
+            self.authority = DESTINATION
+            self.bidirectional = False
+        else:
+            self.authority = SOURCE
+            self.bidirectional = self.spec.get('mode') == 'bidirectional'
+        replica = _other(self.authority)
+        self.sides[replica].writable = True
+        self.sides[self.authority].watched = True
+        if self.bidirectional:
+            self.sides[self.authority].writable = True
+            self.sides[replica].watched = True
+        if self.cutover_direction:
+            # the initial-sync options were for the way in; after a cutover nothing is pushed back or pruned
+            self.union = False
+            self.prune = False
+        if self.union:
+            self.sides[self.authority].writable = True
+
+    def _accept(self, path):
+        """True for paths the task syncs (under a task path, not excluded, not a throwaway counter child)."""
+        if SEQ_BUMP_PREFIX in path and path.rpartition('/')[2].startswith(SEQ_BUMP_PREFIX):
+            return False
+        for root in self.paths:
+            if path == root or root == '/' or path.startswith(root + '/'):
+                break
+        else:
+            return False
+        return not self.path_filter.excluded(path)
+
+    def _probe(self):
+        for side in self.sides.values():
+            client = side.client
+            side.multi_read = bool(_protocol.supports_multi_read(client))
+            side.persistent_watches = bool(_protocol.supports_persistent_watches(client)) if side.watched else False
+            try:
+                _protocol.tune_client(client)
+            except Exception:  # pylint: disable=broad-except
+                pass
+            side.listener = self._state_listener_for(side)
+            client.add_listener(side.listener)
+
+    def _state_listener_for(self, side):
+        def listener(state):
+            if state == KazooState.CONNECTED:
+                if not side.connected.is_set():
+                    side.connected.set()
+                    side.down_since = None
+                    if side.watched and side.persistent_watches:
+                        # _protocol re-arms the watches; rescan once they are back (see _check_rescans)
+                        side.awaiting_rearm_since = time.monotonic()
+                    side.needs_rescan = True
+                    self.queue.wake()
+            else:
+                if side.connected.is_set():
+                    side.connected.clear()
+                    side.down_since = time.time()
+            return False
+        return listener
+
+    def _bump_fences(self):
+        root = self.options.control_root
+        for side in self.sides.values():
+            if side.writable:
+                side.epoch = _control.bump_fence(side.client, root, self.task, leader=self.daemon_id)
+
+    def _fence(self, side):
+        return (self._fence_path, side.epoch)
+
+    def _watermark(self, side):
+        """The zxid of ``side`` now: the mzxid of a fence znode we just wrote, or of the cluster's root."""
+        path = _control.fence_path(self.options.control_root, self.task)
+        stat = side.client.exists(path)
+        if stat is None:
+            stat = side.client.exists('/')
+        return max(stat.mzxid, stat.pzxid) if stat is not None else 0
+
+    def _load_baseline(self):
+        blob = self.store.get_baseline(self.task)
+        if blob:
+            self.baseline = Baseline.decode(blob)
+        meta = self.baseline.meta
+        if meta.get('task') not in (None, self.task):
+            raise SchemaError('the checkpointed baseline belongs to task %r, not %r' % (meta.get('task'), self.task))
+        meta['task'] = self.task
+        direction = 'bidirectional' if self.bidirectional else '%s_to_%s' % (self.authority, _other(self.authority))
+        if meta.get('direction') not in (None, direction):
+            self.log.info('task direction changed from %s to %s: the checkpointed baseline is kept, a full reconcile follows',
+                          meta.get('direction'), direction, extra={'task': self.task})
+        meta['direction'] = direction
+        watermarks = meta.setdefault('watermarks', {})
+        for side in self.sides.values():
+            if side.name not in watermarks:
+                watermarks[side.name] = self._watermark(side)
+                self.baseline.dirty = True
+        self.streaming = bool(meta.get('initial_done'))
+
+    def _arm_watches(self):
+        for side in self.sides.values():
+            if not side.watched:
+                continue
+            if side.persistent_watches:
+                for root in self.paths:
+                    handle = _protocol.add_watch(side.client, root, self._event_callback(side), recursive=True)
+                    side.watch_handles.append(handle)
+                side.inline_events = _InlineEvents(side.client, self.paths, self._accept, self.queue.post, self.counters)
+            else:
+                side.node_watcher = _PerNodeWatcher(side.client, self.paths, self._accept, self._path_callback(side), self.log)
+                side.node_watcher.arm_tree()
+
+    def _event_callback(self, side):
+        accept = self._accept
+        put = self.queue.post
+        counters = self.counters
+
+        def callback(event):
+            if event.type == EventType.NONE:
+                # _protocol re-armed the watch after a reconnect: changes in between were not reported
+                side.needs_rescan = True
+                side.awaiting_rearm_since = None
+                self.queue.wake()
+                return
+            path = event.path
+            counters['watch_events'] += 1
+            if accept(path):
+                put(path)
+        return callback
+
+    def _path_callback(self, side):
+        put = self.queue.post
+        counters = self.counters
+
+        def callback(path):
+            counters['watch_events'] += 1
+            put(path)
+        return callback
+
+    def _stop_watches(self):
+        for side in self.sides.values():
+            if side.inline_events is not None:
+                side.inline_events.stop()
+                side.inline_events = None
+            for handle in side.watch_handles:
+                try:
+                    handle.remove(timeout=2.0)
+                except Exception:  # pylint: disable=broad-except
+                    pass
+            side.watch_handles = []
+            if side.node_watcher is not None:
+                side.node_watcher.stop()
+                side.node_watcher = None
+
+    # -- run -------------------------------------------------------------------
+    def run(self, stop_event=None):
+        """Run the task until ``stop_event`` (or ``stop()``) or lost leadership; returns why it stopped.
+
+        Raises ``FencedError`` when another leader has taken over, and the
+        engine's errors when a cluster cannot be used (the daemon records them
+        in the task status and retries).
+        """
+        if stop_event is not None:
+            self.stop_event = stop_event
+        self.progress['started'] = time.time()
+        self._status_thread = threading.Thread(target=self._status_loop, name='status-%s' % self.task)
+        self._status_thread.daemon = True
+        try:
+            self._probe()
+            self._bump_fences()
+            self._load_baseline()
+            self._arm_watches()
+            self._status_thread.start()
+            self.log.info('leading task %s: %s, watches %s, fence epochs %s', self.task,
+                          'bidirectional' if self.bidirectional else 'one-way %s -> %s' % (self.authority, _other(self.authority)),
+                          dict((s.name, s.watch_mode) for s in self.sides.values() if s.watched),
+                          dict((s.name, s.epoch) for s in self.sides.values() if s.writable), extra={'task': self.task})
+            if not self.streaming:
+                self.phase = PHASE_INITIAL
+                self._initial_copy()
+            else:
+                self.phase = PHASE_STREAMING
+            self._start_full_reconcile('start')
+            self._loop()
+        except EngineStopped:
+            self._drain_checkpoint()
+        except FencedError as exc:
+            self.stopped_reason = 'fenced'
+            self._record_error(exc)
+            self.log.warning('task %s: %s; stopping', self.task, exc, extra={'task': self.task})
+            raise
+        except Exception as exc:
+            self._record_error(exc)
+            self.phase = PHASE_ERROR
+            raise
+        finally:
+            self._stop_watches()
+            self.stop_event.set()
+            self.queue.wake()
+            if self._status_thread.is_alive():
+                self._status_thread.join(5.0)
+            for side in self.sides.values():
+                if side.listener is not None:
+                    side.client.remove_listener(side.listener)
+                    side.listener = None
+        return self.stopped_reason or 'stopped'
+
+    def stop(self, reason='stopped'):
+        """Ask the engine to drain and stop (thread-safe)."""
+        if self.stopped_reason is None:
+            self.stopped_reason = reason
+        self.stop_event.set()
+        self.queue.wake()
+
+    def _check_stop(self):
+        if self.stop_event.is_set():
+            raise EngineStopped()
+        if self.leadership_lost.is_set():
+            self.stopped_reason = 'leadership_lost'
+            raise EngineStopped()
+
+    def _loop(self):
+        options = self.options
+        interval = options.full_reconcile_interval
+        next_full = time.monotonic() + interval if interval else None
+        while True:
+            self._check_stop()
+            now = time.monotonic()
+            if self._check_rescans(now):
+                self._start_full_reconcile('reconnect')
+                next_full = now + interval if interval else None
+            elif next_full is not None and now >= next_full:
+                self._start_full_reconcile('periodic')
+                next_full = now + interval
+            elif self._reconcile_again and self._reconcile is None and now >= self._reconcile_retry_at:
+                self._reconcile_again = False
+                self._start_full_reconcile('again')
+            self._poll_full_reconcile()
+            if self._checkpoint_error is not None:
+                error, self._checkpoint_error = self._checkpoint_error, None
+                self.baseline.dirty = True
+                if isinstance(error, FencedError):
+                    raise error
+                self._record_error(error)
+            if self.baseline.dirty and now - self.last_checkpoint >= max(options.checkpoint_interval, 5 * self.checkpoint_cost):
+                self._checkpoint()
+            if not all(side.connected.is_set() for side in self.sides.values()):
+                self.stop_event.wait(0.1)
+                continue
+            items = self.queue.take(options.batch_size, timeout=0.2)
+            if items:
+                self._process(items)
+            elif not self.streaming and self._reconcile is None and not self._reconcile_again and self.queue.ready_count() == 0:
+                self._finish_initial()
+
+    def _check_rescans(self, now):
+        """True when a side reconnected and its watches are back (or must be re-armed by hand)."""
+        due = False
+        for side in self.sides.values():
+            if not side.needs_rescan or not side.connected.is_set():
+                continue
+            if side.watched and side.persistent_watches and side.awaiting_rearm_since is not None:
+                if now - side.awaiting_rearm_since < self.options.rearm_timeout and not all(h.armed for h in side.watch_handles):
+                    continue
+                if not all(h.armed for h in side.watch_handles):
+                    self._rearm_by_hand(side)
+            if side.watched and side.node_watcher is not None:
+                side.node_watcher.arm_tree()
+            side.needs_rescan = False
+            side.awaiting_rearm_since = None
+            due = True
+        return due
+
+    def _rearm_by_hand(self, side):
+        self.log.warning('task %s: the %s watches were not re-armed after a reconnect; adding them again', self.task, side.name,
+                         extra={'task': self.task})
+        for handle in side.watch_handles:
+            try:
+                handle.remove(timeout=2.0)
+            except Exception:  # pylint: disable=broad-except
+                pass
+        side.watch_handles = [_protocol.add_watch(side.client, root, self._event_callback(side), recursive=True) for root in self.paths]
+
+    def _finish_initial(self):
+        self.streaming = True
+        self.baseline.meta['initial_done'] = True
+        self.baseline.dirty = True
+        self.phase = PHASE_STREAMING
+        self._checkpoint(wait=True)
+        self.log.info('task %s: initial sync complete, %d paths in sync, %d only on the %s (left alone)', self.task,
+                      len(self.baseline), len(self.leftover_paths), _other(self.authority), extra={'task': self.task})
+
+    def _drain_checkpoint(self):
+        """On stop: the last checkpoint, unless leadership is already gone (a newer leader owns the baseline)."""
+        thread = self._checkpoint_thread
+        if thread is not None and thread.is_alive():
+            thread.join(30.0)
+        if self.leadership_lost.is_set() or not self.baseline.dirty or self.stopped_reason == 'fenced':
+            return
+        try:
+            self._checkpoint(wait=True)
+        except Exception as exc:  # pylint: disable=broad-except
+            self.log.warning('task %s: final checkpoint failed: %s', self.task, exc, extra={'task': self.task})
+
+    # -- initial copy ------------------------------------------------------------
+    def _initial_copy(self):
+        """Make the replica equal to the authority side in bulk: snapshot, diff, plan, apply (fenced).
+
+        What the copy wrote is recorded in the baseline right away (both sides
+        held that data at that moment), so a node the copy created and a
+        user then deleted on the authority side is deleted, not copied back.
+        """
+        source = self.sides[self.authority]
+        target = self.sides[_other(self.authority)]
+        roots = [path for path in self.paths if source.client.exists(path) is not None]
+        missing = [path for path in self.paths if path not in roots]
+        if missing:
+            self.log.warning('task %s: path(s) %s do not exist on the %s yet; they sync once created', self.task, ', '.join(missing),
+                             self.authority, extra={'task': self.task})
+        if not roots:
+            return
+        self._check_stop()
+        started = time.monotonic()
+        self.progress.update(done=0, total=None, started=time.time())
+        exclude = self.spec.get('exclude') or ()
+        options = {'control_root': self.options.control_root}
+        src_snap = _snapshot.take_snapshot(source.client, roots, exclude=exclude, with_acl=self.sync_acl, keep_data=True,
+                                           multi_read=source.multi_read, cluster=source.cluster, **options)
+        _apply.check_source_sizes(src_snap, self.options.max_request_bytes, cluster=source.cluster)
+        existing = [root for root in roots if target.client.exists(root) is not None]
+        if existing:
+            dst_snap = _snapshot.take_snapshot(target.client, existing, exclude=exclude, with_acl=self.sync_acl, keep_data=False,
+                                               multi_read=target.multi_read, cluster=target.cluster, **options)
+            dst_snap.roots = list(roots)
+        else:
+            dst_snap = _snapshot.Snapshot(roots, with_acl=self.sync_acl, keep_data=False)
+        compare = COMPARE_ALL if self.sync_acl else tuple(a for a in COMPARE_ALL if a != 'acl')
+        diff = diff_snapshots(src_snap, dst_snap, compare=compare)
+        plan = _apply.plan_copy(src_snap, dst_snap, diff, sync_acl=self.sync_acl, acl_mode=self.acl_mode,
+                                migrator_acl=target.migrator_acl if self.acl_mode == 'grant_migrator' else None,
+                                prune=False, node_types=self.spec.get('node_types') or None)
+        del src_snap, dst_snap, diff
+        self.progress['total'] = plan.total
+
+        def progress(done, total):
+            self.progress['done'] = done
+            self.progress['total'] = total
+        self._check_stop()
+        result = _apply.apply_plan(target.client, plan, max_batch_bytes=self.options.max_batch_bytes, fence=self._fence(target),
+                                   progress=progress, max_request_bytes=self.options.max_request_bytes, continue_on_error=True,
+                                   cluster=target.cluster)
+        self._check_fenced(result, target)
+        not_applied = set(path for _kind, path in result.not_applied)
+        seeded = 0
+        for op in itertools.chain(plan.creates, plan.updates):
+            if op.path not in not_applied and op.data is not None:
+                self.baseline.set(op.path, data_hash64(op.data))
+                seeded += 1
+        for failure in result.failures[:20]:
+            # a race with a writer (version conflict, node created meanwhile): the full reconcile that follows settles it
+            self.log.info('task %s: bulk copy: %s', self.task, failure.get('message'), extra={'task': self.task, 'path': failure.get('path')})
+        self.counters['events_%s_to_%s' % (self.authority, _other(self.authority))] += result.total_applied
+        self.log.info('task %s: bulk copy %s -> %s in %.1fs: %s applied, %d not applied', self.task, self.authority,
+                      _other(self.authority), time.monotonic() - started, dict((k, v) for k, v in result.applied.items() if v),
+                      len(result.not_applied), extra={'task': self.task})
+
+    # -- full reconcile ----------------------------------------------------------
+    def _snapshot(self, side):
+        """Nodes under the task paths on ``side`` (hashes only); a missing path is an empty subtree."""
+        client = side.client
+        for attempt in range(3):
+            roots = [path for path in self.paths if client.exists(path) is not None]
+            if not roots:
+                return {}
+            try:
+                snapshot = _snapshot.take_snapshot(client, roots, exclude=self.spec.get('exclude') or (), with_acl=self.sync_acl,
+                                                   keep_data=False, control_root=self.options.control_root, multi_read=side.multi_read,
+                                                   cluster=side.cluster)
+            except NoNodeError:
+                if attempt == 2:
+                    raise
+                continue    # a root was deleted while we walked: walk again
+            return snapshot.nodes
+        return {}
+
+    def _start_full_reconcile(self, why):
+        """Snapshot both sides in a background thread while streaming goes on; ``_poll_full_reconcile`` merges.
+
+        One runs at a time; asked again meanwhile (a reconnect), another
+        follows, since the running one may predate what was missed.
+        """
+        if self._reconcile is not None:
+            self._reconcile_again = True
+            return
+        job = {'mark': self.queue.mark(), 'started': time.monotonic(), 'nodes': None, 'error': None, 'why': why}
+        self._touched = set()
+
+        def take():
+            try:
+                job['nodes'] = dict((side.name, self._snapshot(side)) for side in self.sides.values())
+            except Exception as exc:  # pylint: disable=broad-except
+                job['error'] = exc
+            finally:
+                self.queue.wake()
+        thread = threading.Thread(target=take, name='reconcile-%s' % self.task)
+        thread.daemon = True
+        job['thread'] = thread
+        self._reconcile = job
+        thread.start()
+
+    def _poll_full_reconcile(self, wait=False):
+        """Merge a finished background reconcile (on the worker thread, which owns the baseline)."""
+        job = self._reconcile
+        if job is None:
+            return False
+        if wait:
+            job['thread'].join()
+        if job['thread'].is_alive():
+            return False
+        self._reconcile = None
+        touched, self._touched = self._touched, None
+        if job['error'] is not None:
+            self._check_stop()
+            self._record_error(job['error'])
+            self._reconcile_again = True
+            self._reconcile_retry_at = time.monotonic() + self.options.error_retry_delay
+            return True
+        self._merge_full_reconcile(job, touched or set())
+        if self._reconcile_again and time.monotonic() >= self._reconcile_retry_at:
+            self._reconcile_again = False
+            self._start_full_reconcile('again')
+        return True
+
+    def _full_reconcile(self):
+        """A full reconcile, waited for (tests and callers that need it done)."""
+        self._start_full_reconcile('asked')
+        self._poll_full_reconcile(wait=True)
+
+    def _merge_full_reconcile(self, job, touched):
+        """Compare both whole trees with the baseline: record what is equal, queue what is not.
+
+        Paths the worker reconciled while the snapshots were taken are left
+        to it (its reads were newer). Paths queued before the snapshots
+        began are dropped (the snapshots saw them). ACL differences (which
+        no watch reports) are written here, from the authority side.
+        """
+        started = time.monotonic()
+        nodes = job['nodes']
+        self.queue.drop_before(job['mark'])
+        src, dst = nodes[SOURCE], nodes[DESTINATION]
+        baseline = self.baseline
+        accept = self._accept
+        queued = []
+        acl_fixes = []
+        authority = self.authority
+        replica = _other(authority)
+        for path in set(src).union(dst, baseline.entries):
+            if path in touched or not accept(path):
+                continue
+            snode = src.get(path)
+            dnode = dst.get(path)
+            if snode is None and dnode is None:
+                baseline.discard(path)
+                continue
+            if snode is not None and dnode is not None and not snode.ephemeral_owner and not dnode.ephemeral_owner \
+                    and snode.data_hash == dnode.data_hash:
+                baseline.set(path, hash64(snode.data_hash))
+                if self.sync_acl:
+                    a_node = snode if authority == SOURCE else dnode
+                    b_node = dnode if authority == SOURCE else snode
+                    wanted = self._final_acl(a_node.acl, self.sides[replica])
+                    if a_node.acl is not None and b_node.acl is not None and not acl_equal(wanted, b_node.acl):
+                        acl_fixes.append((path, wanted, b_node.aversion))
+                continue
+            if (snode is not None and snode.ephemeral_owner) or (dnode is not None and dnode.ephemeral_owner):
+                continue
+            queued.append(path)
+        if queued:
+            self.queue.put_many(sorted(queued, key=lambda p: p.count('/')))
+        if acl_fixes and self.sides[replica].writable:
+            self._write_acls(self.sides[replica], acl_fixes)
+        self._align_counters_full(src, dst)
+        now = time.monotonic()
+        self.counters['full_reconciles'] += 1
+        self.last_full_reconcile = time.time()
+        self.metrics.full_reconcile(self.task, now - job['started'])
+        self.log.info('task %s: full reconcile (%s) of %d source and %d destination nodes: snapshots %.2fs, merge %.2fs; '
+                      '%d path(s) to reconcile, %d ACL fix(es)', self.task, job['why'], len(src), len(dst), started - job['started'],
+                      now - started, len(queued), len(acl_fixes), extra={'task': self.task})
+
+    def _write_acls(self, side, fixes):
+        plan = _apply.Plan()
+        for path, acl, aversion in fixes:
+            plan.set_acl(path, acl, aversion)
+        result = _apply.apply_plan(side.client, plan, fence=self._fence(side), continue_on_error=True,
+                                   max_request_bytes=self.options.max_request_bytes, cluster=side.cluster)
+        self._check_fenced(result, side)
+        for failure in result.failures:
+            self._record_error(ZkMigrationError(failure.get('message', 'setACL failed'), path=failure.get('path')), count=True)
+
+    def _final_acl(self, acl, target_side):
+        if acl is None:
+            return None
+        acl = tuple(acl)
+        if self.acl_mode == 'grant_migrator' and target_side.migrator_acl:
+            present = set(acl)
+            acl = acl + tuple(entry for entry in target_side.migrator_acl if entry not in present)
+        return acl
+
+    def _align_counters_full(self, src, dst):
+        """Raise the replica's sequential counters where they are behind (after the full reconcile)."""
+        for side_name in SIDES:
+            side = self.sides[side_name]
+            if not side.writable:
+                continue
+            mine, theirs = (src, dst) if side_name == SOURCE else (dst, src)
+            targets = {}
+            for path, node in theirs.items():
+                if node.ephemeral_owner:
+                    continue
+                head, _sep, name = path.rpartition('/')
+                if has_sequential_suffix(name) and not name.startswith(SEQ_BUMP_PREFIX):
+                    parent = head or '/'
+                    targets[parent] = max(targets.get(parent, 0), int(name[-10:]) + 1)
+            plan = _apply.Plan()
+            for parent, highest in targets.items():
+                other = theirs.get(parent)
+                here = mine.get(parent)
+                if other is None or here is None or here.ephemeral_owner:
+                    continue
+                target = max(sequential_counter(other), highest)
+                if sequential_counter(here) < target:
+                    plan.raise_cversion(parent, target, sequential_counter(here))
+            if plan.counter_raises:
+                result = _apply.apply_plan(side.client, plan, fence=self._fence(side), continue_on_error=True,
+                                           max_request_bytes=self.options.max_request_bytes, cluster=side.cluster)
+                self._check_fenced(result, side)
+
+    # -- streaming -----------------------------------------------------------------
+    def _submit_read(self, side, paths):
+        """Send the reads of ``paths`` on ``side``; returns a function that waits and gives ``{path: NodeState or None}``.
+
+        Both sides are submitted before either is collected, so a batch costs
+        one round trip, not two. Watched per-node sides read with a data
+        watch (which re-arms it); others use multiRead where the server has
+        it, else pipelined plain reads.
+        """
+        client = side.client
+        if side.node_watcher is not None:
+            watcher = side.node_watcher
+            watch = watcher._on_watch  # pylint: disable=protected-access
+            pending = [(path, client.get_async(path, watch=watch)) for path in paths]
+
+            def collect_watched():
+                out = {}
+                for path, async_result in pending:
+                    try:
+                        data, stat = async_result.get()
+                    except kazoo_exceptions.NoNodeError:
+                        out[path] = None
+                        watcher.watch_read(path, False)
+                        continue
+                    out[path] = NodeState.from_read(data, stat)
+                    watcher.watch_read(path, True)
+                return out
+            return collect_watched
+        ops = [('data', path) for path in paths]
+        if not side.multi_read:
+            def collect_pipelined():
+                return self._states(side, paths, _protocol.read_pipelined(client, ops))
+            return collect_pipelined
+        chunk = _protocol.DEFAULT_MULTI_READ_BATCH
+        requests = [_protocol.multi_read_async(client, ops[start:start + chunk]) for start in range(0, len(ops), chunk)]
+
+        def collect_multi():
+            slots = []
+            for request in requests:
+                slots.extend(request.get())
+            return self._states(side, paths, slots)
+        return collect_multi
+
+    def _states(self, side, paths, slots):
+        out = {}
+        for path, slot in zip(paths, slots):
+            if isinstance(slot, Exception):
+                if isinstance(slot, kazoo_exceptions.NoNodeError):
+                    out[path] = None
+                    continue
+                raise translate_error(slot, path=path, cluster=side.cluster)
+            data, stat = slot
+            out[path] = NodeState.from_read(data, stat)
+        return out
+
+    def _process(self, items):
+        """Reconcile a batch of queued paths: read both sides, decide, write what differs."""
+        paths = [path for path, _first in items]
+        first_seen = dict(items)
+        if self._touched is not None:
+            self._touched.update(paths)
+        self.counters['batches'] += 1
+        self.counters['batch_paths'] += len(paths)
+        started = time.monotonic()
+        try:
+            collectors = [(side.name, self._submit_read(side, paths)) for side in self.sides.values()]
+            states = dict((name, collect()) for name, collect in collectors)
+        except (ClusterUnreachableError, kazoo_exceptions.ConnectionLoss, kazoo_exceptions.SessionExpiredError,
+                kazoo_exceptions.ConnectionClosedError) as exc:
+            self._requeue(items, self.options.retry_delay)
+            self._record_error(translate_error(exc) if not isinstance(exc, ZkMigrationError) else exc)
+            return
+        except ZkMigrationError as exc:
+            # one unreadable path (no permission): park it, reconcile the rest one by one
+            self._record_error(exc, count=True)
+            if len(items) > 1:
+                for item in items:
+                    self.queue.put(item[0], since=item[1])
+            else:
+                self.queue.put(paths[0], delay=self.options.error_retry_delay, since=items[0][1])
+            return
+        self._check_stop()
+        read_done = time.monotonic()
+        self.timings['read'] += read_done - started
+        plans = {}
+        writes = {}      # target side -> [(path, decision, origin state, target state)]
+        pending = {}     # (side, path) -> (decision, origin state)
+        watermark = self.baseline.meta.get('watermarks', {}).get(_other(self.authority))
+        for path in paths:
+            src = states[SOURCE][path]
+            dst = states[DESTINATION][path]
+            decision = decide({SOURCE: src, DESTINATION: dst}, self.baseline.get(path), authority=self.authority,
+                              bidirectional=self.bidirectional, policy=self.policy, streaming=self.streaming,
+                              replica_watermark=watermark, union=self.union, prune=self.prune)
+            action = decision.action
+            if action == IN_SYNC:
+                self.baseline.set(path, decision.new_hash)
+                self.leftover_paths.discard(path)
+                continue
+            if action == DROP:
+                self.baseline.discard(path)
+                self.leftover_paths.discard(path)
+                continue
+            if action == SKIP:
+                self.counters['skipped_ephemeral'] += 1
+                continue
+            if action == LEFTOVER:
+                if path not in self.leftover_paths:
+                    self.leftover_paths.add(path)
+                    self.counters['leftovers'] = len(self.leftover_paths)
+                    self.log.info('task %s: %s exists only on the %s (from before the task): left alone', self.task, path,
+                                  _other(self.authority), extra={'task': self.task, 'path': path})
+                continue
+            target = self.sides[decision.target]
+            if not target.writable:
+                self.log.warning('task %s: %s would need a write to the %s, which this task does not write: left alone (%s)', self.task, path,
+                                 target.name, decision.reason or action, extra={'task': self.task, 'path': path})
+                continue
+            if decision.conflict:
+                self.counters['conflicts'] += 1
+                self.metrics.conflict(self.task)
+                collision = ' (sequential name collision: keep one writing side per sequential parent)' if has_sequential_suffix(
+                    path.rpartition('/')[2]) and 'created on both' in (decision.reason or '') else ''
+                self.log.warning('task %s: conflict on %s: %s (policy %s)%s', self.task, path, decision.reason, self.policy, collision,
+                                 extra={'task': self.task, 'path': path, 'event': 'conflict', 'policy': self.policy})
+            origin = states[_other(decision.target)][path]
+            current = states[decision.target][path]
+            writes.setdefault(target.name, []).append((path, decision, origin, current))
+        acls = self._read_acls_for_creates(writes)
+        for side_name, items_for_side in writes.items():
+            plan = plans[side_name] = _apply.Plan()
+            for path, decision, origin, current in items_for_side:
+                if decision.action == DELETE:
+                    plan.delete(path, current.version)
+                elif current is None:
+                    kind, ttl_ms = self.node_types.match(path) if side_name == DESTINATION else (_apply.KIND_PERSISTENT, None)
+                    plan.create(path, origin.data, acls.get((side_name, path)), kind, ttl_ms)
+                    if path in self.paths and parent_of(path) != '/' and parent_of(path) not in plan.ensure_paths:
+                        plan.ensure_paths.append(parent_of(path))   # a task path whose parent is missing there
+                else:
+                    plan.set_data(path, origin.data, current.version)
+                pending[(side_name, path)] = (decision, origin)
+        decided = time.monotonic()
+        self.timings['decide'] += decided - read_done
+        for side_name, plan in plans.items():
+            self._check_stop()
+            self._apply(self.sides[side_name], plan, pending, first_seen)
+        self.timings['write'] += time.monotonic() - decided
+        if self.seq_parents_pending:
+            self._align_counters(states)
+
+    def _requeue(self, items, delay):
+        for path, first in items:
+            self.queue.put(path, delay=delay, since=first)
+
+    def _read_acls_for_creates(self, writes):
+        """{(target side, path): ACL to create with} for the creates of this batch (``sync_acl``), read from the origin side."""
+        out = {}
+        if not self.sync_acl:
+            return out
+        for side_name, items in writes.items():
+            creates = [path for path, decision, _origin, current in items if decision.action != DELETE and current is None]
+            if not creates:
+                continue
+            origin_side = self.sides[_other(side_name)]
+            found = _protocol.get_acls_pipelined(origin_side.client, creates)
+            for path in creates:
+                result = found.get(path)
+                if result is None or isinstance(result, Exception):
+                    continue  # vanished meanwhile: the next reconcile of the path undoes the create
+                out[(side_name, path)] = self._final_acl(acl_tuple(result[0]), self.sides[side_name])
+        return out
+
+    def _apply(self, side, plan, pending, first_seen):
+        """Write one side's plan (fenced, conditional); account for each path; re-queue what did not apply."""
+        origin_side = self.sides[_other(side.name)]
+        limit = self.options.max_request_bytes
+        too_large = [op for op in itertools.chain(plan.creates, plan.updates)
+                     if op.size + 512 > limit and _apply.request_bytes([op.size], self._fence_path) > limit]
+        for op in too_large:
+            (plan.creates if op.kind == _apply.OP_CREATE else plan.updates).remove(op)
+            pending.pop((side.name, op.path), None)
+            self._record_error(TooLargeError('%s holds %d bytes: too large for the %s request limit (jute.maxbuffer %d): not synced'
+                                             % (op.path, len(op.data or b''), side.name, self.options.max_request_bytes),
+                                             path=op.path, cluster=side.cluster), count=True)
+        total = plan.total
+        if not total:
+            return
+        self.limiter.acquire(total, self.stop_event)
+        if self.leadership_lost.is_set():
+            self._check_stop()
+        try:
+            result = _apply.apply_plan(side.client, plan, fence=self._fence(side), continue_on_error=True,
+                                       max_batch_bytes=self.options.max_batch_bytes, max_request_bytes=self.options.max_request_bytes,
+                                       in_flight=4, cluster=side.cluster)
+        except TooLargeError as exc:
+            self._record_error(exc, count=True)
+            for op in plan.ops():
+                self.queue.put(op.path, delay=self.options.error_retry_delay, since=first_seen.get(op.path))
+            return
+        self._check_fenced(result, side)
+        failed = {}
+        for failure in result.failures:
+            failed[failure.get('path')] = failure
+        self._backoff_after(side, result.failures)
+        not_applied = set(path for _kind, path in result.not_applied)
+        now = time.monotonic()
+        direction = 'events_%s_to_%s' % (origin_side.name, side.name)
+        applied = 0
+        for op in plan.ops():
+            path = op.path
+            key = (side.name, path)
+            if key not in pending:
+                continue
+            decision, origin = pending.pop(key)
+            if path in not_applied:
+                failure = failed.get(path)
+                if failure is None:
+                    self.queue.put(path, since=first_seen.get(path))       # rolled back with another op: retry now
+                    continue
+                kind = failure.get('kind')
+                if kind in ('version_conflict', 'node_exists'):
+                    delay = 0.0           # a user's write won the race: re-read and decide again
+                elif kind in ('no_node', 'not_empty'):
+                    delay = self.options.retry_delay
+                    if self._queue_related(side, op, path):
+                        continue
+                elif kind == 'unreachable':
+                    delay = self.options.retry_delay
+                else:
+                    delay = self.options.error_retry_delay
+                    self._record_error(ZkMigrationError(failure.get('message') or 'write failed', path=path, cluster=side.cluster), count=True)
+                self.metrics.error(self.task, kind or 'error')
+                self.queue.put(path, delay=delay, since=first_seen.get(path))
+                continue
+            applied += 1
+            if decision.action == DELETE:
+                self.baseline.discard(path)
+            else:
+                self.baseline.set(path, decision.new_hash)
+                if op.kind == _apply.OP_CREATE and has_sequential_suffix(path.rpartition('/')[2]):
+                    self.seq_parents_pending.add(parent_of(path))
+            self.leftover_paths.discard(path)
+            first = first_seen.get(path)
+            if first is not None:
+                self.metrics.latency(self.task, now - first)
+                self._last_latency = now - first
+        if applied:
+            self.counters[direction] += applied
+            self.metrics.event(self.task, direction[len('events_'):], applied)
+
+    def _backoff_after(self, side, failures):
+        """Back off (exponentially, up to 5 s) while a side keeps refusing writes as a whole: connection
+        trouble or a server shedding load (ZooKeeper 3.6+ request throttling answers with an error code kazoo
+        does not know). Races with users' writes are not a reason to slow down."""
+        overloaded = any(failure.get('kind') in ('unreachable', 'error') for failure in failures)
+        if not overloaded:
+            side.backoff = 0.0
+            return
+        side.backoff = min(5.0, max(0.1, side.backoff * 2))
+        self.log.warning('task %s: the %s refuses writes (%s); backing off %.1fs', self.task, side.name,
+                         failures[0].get('message'), side.backoff, extra={'task': self.task, 'cluster': side.cluster})
+        self.stop_event.wait(side.backoff)
+
+    def _queue_related(self, side, op, path):
+        """A create whose parent is missing: queue the parent. A delete of a node with children: queue them.
+
+        Returns True when the path must wait for something that will not
+        change by itself: a node holding ephemeral children is never deleted
+        (its children belong to live sessions); it is reconciled again when an
+        event or a full reconcile brings it back.
+        """
+        if op.kind == _apply.OP_CREATE:
+            parent = parent_of(path)
+            if self._accept(parent):
+                self.queue.put(parent)
+            return False
+        if op.kind != _apply.OP_DELETE:
+            return False
+        try:
+            children = side.client.get_children(path)
+            prefix = path + '/' if path != '/' else '/'
+            stats = [(prefix + name, side.client.exists_async(prefix + name)) for name in children]
+            ephemeral = [child for child, result in stats if (result.get() or _NO_STAT).ephemeralOwner]
+        except Exception:  # pylint: disable=broad-except
+            return False
+        if ephemeral:
+            self.log.warning('task %s: %s is not deleted on the %s: it holds ephemeral node(s) %s', self.task, path, side.name,
+                             ', '.join(sorted(ephemeral)[:5]), extra={'task': self.task, 'path': path})
+            self.counters['skipped_ephemeral'] += 1
+            return True
+        self.queue.put_many([child for child, _result in stats if self._accept(child)])
+        return False
+
+    def _align_counters(self, states):
+        """After sequential children were copied: raise the lower side's counter of each such parent to the higher's."""
+        parents = sorted(self.seq_parents_pending)
+        self.seq_parents_pending.clear()
+        stats = {}
+        for side in self.sides.values():
+            asyncs = [(parent, side.client.exists_async(parent)) for parent in parents]
+            stats[side.name] = {}
+            for parent, async_result in asyncs:
+                try:
+                    stats[side.name][parent] = async_result.get()
+                except Exception:  # pylint: disable=broad-except
+                    stats[side.name][parent] = None
+        for side in self.sides.values():
+            if not side.writable:
+                continue
+            other = _other(side.name)
+            plan = _apply.Plan()
+            for parent in parents:
+                mine, theirs = stats[side.name].get(parent), stats[other].get(parent)
+                if mine is None or theirs is None or mine.ephemeralOwner:
+                    continue
+                here = (mine.cversion + mine.numChildren) // 2
+                there = (theirs.cversion + theirs.numChildren) // 2
+                if here < there:
+                    plan.raise_cversion(parent, there, here)
+            if plan.counter_raises:
+                result = _apply.apply_plan(side.client, plan, fence=self._fence(side), continue_on_error=True,
+                                           max_request_bytes=self.options.max_request_bytes, cluster=side.cluster)
+                self._check_fenced(result, side)
+
+    def _check_fenced(self, result, side):
+        for failure in result.failures:
+            if failure.get('kind') == 'fenced':
+                raise FencedError('task %s: the fence on the %s moved past epoch %s: another leader has taken over; this leader stops'
+                                  % (self.task, side.name, side.epoch), path=failure.get('path'), cluster=side.cluster)
+
+    # -- checkpoint and status -------------------------------------------------------
+    def _checkpoint(self, wait=False):
+        """Checkpoint the baseline to the control store.
+
+        The worker only copies the dict (a C-level copy, fast); a background
+        thread encodes and writes it, so checkpoints of large baselines do
+        not stall streaming. One checkpoint is in flight at a time; with
+        ``wait`` (initial sync done, shutdown) the write is awaited and its
+        error raised.
+        """
+        previous = self._checkpoint_thread
+        if previous is not None and previous.is_alive():
+            if not wait:
+                return
+            previous.join()
+        self._raise_checkpoint_error()
+        entries = dict(self.baseline.entries)
+        meta = json.loads(json.dumps(self.baseline.meta))
+        self.baseline.dirty = False
+        self.last_checkpoint = time.monotonic()
+        thread = threading.Thread(target=self._write_checkpoint, args=(entries, meta), name='checkpoint-%s' % self.task)
+        thread.daemon = True
+        self._checkpoint_thread = thread
+        thread.start()
+        if wait:
+            thread.join()
+            self._raise_checkpoint_error()
+
+    def _raise_checkpoint_error(self):
+        error, self._checkpoint_error = self._checkpoint_error, None
+        if error is not None:
+            self.baseline.dirty = True
+            raise error
+
+    def _write_checkpoint(self, entries, meta):
+        started = time.monotonic()
+        try:
+            blob = Baseline(entries, meta).encode()
+            self.store.put_baseline(self.task, blob, epoch=self.control_epoch)
+        except FencedError as exc:
+            self._checkpoint_error = exc
+            self.stop('fenced')
+            return
+        except Exception as exc:  # pylint: disable=broad-except
+            self._checkpoint_error = exc if isinstance(exc, ZkMigrationError) else ZkMigrationError('checkpoint failed: %r' % (exc,))
+            return
+        self.checkpoint_cost = time.monotonic() - started
+        self.counters['checkpoints'] += 1
+
+    def _record_error(self, exc, count=False):
+        message = str(exc)
+        self.last_error = message
+        self.last_error_at = time.time()
+        if count:
+            self.counters['errors'] += 1
+        self.log.warning('task %s: %s', self.task, message, extra={'task': self.task, 'path': getattr(exc, 'path', None)})
+
+    def status(self):
+        """The status record the leader writes (see ``_control.normalize_status``)."""
+        lag = self.queue.oldest_age()
+        tracked = len(self.baseline)
+        phase = self.phase
+        down = [side for side in self.sides.values() if not side.connected.is_set()]
+        last_error = self.last_error
+        if down:
+            phase = PHASE_ERROR
+            last_error = '; '.join('cluster %s (%s) unreachable since %s' % (
+                side.cluster, side.name, time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(side.down_since or time.time()))) for side in down)
+        if self.phase == PHASE_INITIAL:
+            done = self.progress['done']
+            total = self.progress['total']
+            eta = None
+            elapsed = time.time() - (self.progress['started'] or time.time())
+            if total and done and elapsed > 0:
+                eta = max(0.0, (total - done) / (done / elapsed))
+        else:
+            done = tracked
+            total = tracked + self.queue.ready_count()
+            eta = 0.0 if not self.queue.ready_count() else None
+        details = {
+            'queue': len(self.queue),
+            'tracked_paths': tracked,
+            'leftovers': len(self.leftover_paths),
+            'errors': self.counters['errors'],
+            'skipped_ephemeral': self.counters['skipped_ephemeral'],
+            'full_reconciles': self.counters['full_reconciles'],
+            'last_full_reconcile': self.last_full_reconcile,
+            'watch_events': self.counters['watch_events'],
+            'direction': 'bidirectional' if self.bidirectional else '%s_to_%s' % (self.authority, _other(self.authority)),
+            'watch_mode': dict((side.name, side.watch_mode) for side in self.sides.values() if side.watched),
+            'fence_epochs': dict((side.name, side.epoch) for side in self.sides.values() if side.writable),
+            'last_latency_ms': round(self._last_latency * 1000.0, 3) if self._last_latency is not None else None,
+            'batches': self.counters['batches'],
+            'batch_paths': self.counters['batch_paths'],
+            'seconds': dict((name, round(value, 3)) for name, value in self.timings.items()),
+            'checkpoints': self.counters['checkpoints'],
+        }
+        if self.leftover_paths:
+            details['leftover_sample'] = sorted(self.leftover_paths)[:20]
+        return {
+            'phase': phase,
+            'nodes_done': int(done or 0),
+            'nodes_total': int(total) if total is not None else None,
+            'eta_seconds': eta,
+            'events_source_to_destination': self.counters['events_source_to_destination'],
+            'events_destination_to_source': self.counters['events_destination_to_source'],
+            'conflicts': self.counters['conflicts'],
+            'lag_ms': round(lag * 1000.0, 3),
+            'last_error': last_error,
+            'heartbeat': time.time(),
+            'leader': self.daemon_id,
+            'details': details,
+        }
+
+    def write_status(self):
+        status = self.status()
+        self.metrics.gauges(self.task, status['lag_ms'] / 1000.0, len(self.queue), len(self.baseline), status['phase'])
+        with self._status_lock:
+            self.store.put_status(self.task, status, epoch=self.control_epoch)
+        return status
+
+    def _status_loop(self):
+        interval = self.options.status_interval
+        while not self.stop_event.is_set():
+            if self.leadership_lost.is_set():
+                return
+            try:
+                self.write_status()
+            except FencedError as exc:
+                self.log.warning('task %s: %s; stopping', self.task, exc, extra={'task': self.task})
+                self.stop('fenced')
+                return
+            except Exception as exc:  # pylint: disable=broad-except
+                self.log.warning('task %s: writing the status failed: %s', self.task, exc, extra={'task': self.task})
+            self.stop_event.wait(interval)
+
+
+def cutover_direction(cutover, spec=None):
+    """The direction a cut-over task still syncs in: None (not cut over), 'none' or 'destination_to_source'."""
+    if not cutover or not (cutover.get('state') == 'completed' or cutover.get('completed_at')):
+        return None
+    return cutover.get('direction_after_cutover') or (spec or {}).get('direction_after_cutover') or 'none'
+
+
+def migrator_acl_for(connection):
+    """ACL entries naming the migration identity of a resolved cluster connection (for ``acl_mode: grant_migrator``).
+
+    ``connection`` is what ``_control.resolve_cluster_connection`` returns.
+    Digest: ``digest:user:base64(sha1(user:password))``; SASL: ``sasl:user``;
+    otherwise None (no identity to grant: the node keeps its copied ACL).
+    """
+    auth = (connection or {}).get('auth') or {}
+    scheme = auth.get('scheme')
+    if scheme == 'digest' and auth.get('username') and auth.get('password') is not None:
+        if HAS_KAZOO:
+            credential = make_digest_acl_credential(auth['username'], auth['password'])
+        else:  # the same computation kazoo does
+            import base64
+            digest = hashlib.sha1(('%s:%s' % (auth['username'], auth['password'])).encode('utf-8')).digest()
+            credential = '%s:%s' % (auth['username'], base64.b64encode(digest).decode('ascii'))
+        return ((31, 'digest', credential),)
+    if scheme == 'sasl' and (auth.get('username') or auth.get('principal')):
+        return ((31, 'sasl', auth.get('username') or auth.get('principal')),)
+    return None
+
+
+def connection_spec(connection):
+    """Adapt ``_control.resolve_cluster_connection``'s dict to what ``_client.ClusterSpec.from_dict`` accepts."""
+    spec = dict(connection)
+    auth = spec.get('auth')
+    if not auth or auth.get('scheme') in (None, 'none'):
+        spec.pop('auth', None)
+    else:
+        spec['auth'] = dict((key, value) for key, value in auth.items() if value is not None)
+    tls = spec.get('tls')
+    if tls is not None:
+        tls = dict((key, value) for key, value in tls.items() if value is not None)
+        if not tls.get('enabled'):
+            spec.pop('tls', None)
+        else:
+            spec['tls'] = tls
+    spec.pop('description', None)
+    return spec
+
+
+__all__ = ['Baseline', 'ReconcileQueue', 'NodeState', 'Decision', 'decide', 'SyncEngine', 'EngineOptions', 'NullMetrics',
+           'NodeTypeRules', 'acl_tuple', 'cutover_direction', 'migrator_acl_for', 'connection_spec', 'hash64', 'data_hash64']

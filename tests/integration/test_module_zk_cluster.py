@@ -1,0 +1,162 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, zookeeper.migration contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""zk_cluster through a real ansible-playbook run against real ZooKeeper clusters.
+
+One playbook (playbooks/zk_cluster.yml) runs the whole sequence; the test
+then checks each task's result and the real znodes of the control store.
+"""
+
+import json
+
+import pytest
+
+from tests.harness.zkharness import port_is_free
+from tests.integration.ansible_runner import run_playbook
+
+pytestmark = pytest.mark.integration
+
+INLINE_PASSWORD = 'inline-password-never-shown'
+
+
+def dead_address():
+    """A loopback port in this suite's own range on which nothing listens."""
+    for port in range(23599, 23500, -1):
+        if port_is_free(port):
+            return '127.0.0.1:%d' % port
+    raise AssertionError('no free port in 23500-23599')
+
+
+def read_record(client, path):
+    data, _stat = client.get(path)
+    return json.loads(data.decode('utf-8'))
+
+
+@pytest.fixture
+def loaded_source(zk_source, zk_client_factory, zk_path):
+    """A small tree under zk_path on the source: configuration plus service registrations held by a live session."""
+    client = zk_client_factory(zk_source)
+    holder = zk_client_factory(zk_source)
+    client.create(zk_path + '/config/db', b'{"url": "db:5432"}', makepath=True)
+    client.create(zk_path + '/config/cache', b'redis', makepath=True)
+    client.create(zk_path + '/services/api', b'', makepath=True)
+    for index in range(4):
+        holder.create('%s/services/api/host-%d' % (zk_path, index), b'10.0.0.%d:80' % index, ephemeral=True)
+    return client
+
+
+def test_zk_cluster_sequence(zk_source, zk_dest, zk_auth, zk_tls, zk_client_factory, zk_path, loaded_source):
+    control_root = zk_path + '/control'
+    fresh_root = zk_path + '/fresh-control'
+    extra_vars = {
+        'control': {'hosts': zk_dest.host_list, 'root': control_root},
+        'credentials': {'auth-super': {'type': 'digest', 'username': zk_auth.super_user, 'password': zk_auth.super_password}},
+        'source_hosts': zk_source.host_list,
+        'destination_hosts': zk_dest.host_list,
+        'auth_hosts': zk_auth.host_list,
+        'dead_hosts': [dead_address()],
+        'fresh_root': fresh_root,
+        'missing_chroot': zk_path + '/no-such-chroot',
+        'inline_password': INLINE_PASSWORD,
+        'tls_hosts': zk_tls.host_list,
+        'tls_ca_file': zk_tls.ca_file,
+        'tls_cert_file': zk_tls.cert_file,
+        'tls_key_file': zk_tls.key_file,
+        'chroot': zk_path,
+    }
+    run = run_playbook('zk_cluster.yml', extra_vars=extra_vars)
+    assert run.rc == 0, run.output()   # the bad-input tasks fail with ignore_errors
+    control = zk_client_factory(zk_dest)
+
+    # check mode: reports the change, the cluster found and the summary; writes nothing
+    checked = run.task('Check mode register source')
+    assert checked['changed'] is True and not checked['failed']
+    assert checked['operations'] == ['create registration source at %s/clusters/source' % control_root]
+    assert checked['diff']['before'] == {}
+    assert checked['diff']['after']['hosts'] == zk_source.host_list
+    members = checked['cluster']['members']
+    assert sorted(members) == sorted(zk_source.host_list)
+    assert sorted(str(member['mode']) for member in members.values()) == ['follower', 'follower', 'leader'], members
+    assert checked['cluster']['server_version'].startswith('3.8')
+    summary = dict((entry['path'], entry) for entry in checked['summary']['subtrees'])
+    top = '/' + zk_path.strip('/').split('/')[0]
+    assert top in summary and checked['summary']['depth'] == 2
+    assert checked['summary']['total']['ephemeral'] >= 4
+    fresh = run.task('Check mode register in a fresh control root')
+    assert fresh['changed'] is True
+    assert control.exists(fresh_root) is None, 'check mode created the control root'
+    assert control.exists(fresh_root.rsplit('/', 1)[0] + '/control/clusters/inlinepassword') is None
+
+    # apply, re-run, check mode after apply
+    applied = run.task('Register source')
+    assert applied['changed'] is True
+    assert 'create registration source at %s/clusters/source' % control_root in applied['operations']
+    stored = read_record(control, control_root + '/clusters/source')
+    assert stored['hosts'] == zk_source.host_list and stored['auth']['scheme'] == 'none'
+    assert run.task('Register source again')['changed'] is False
+    assert run.task('Check mode register source after apply')['changed'] is False
+
+    updated = run.task('Update source description')
+    assert updated['changed'] is True
+    assert updated['diff']['before']['description'] is None
+    assert updated['diff']['after']['description'] == 'self-managed source'
+    assert read_record(control, control_root + '/clusters/source')['description'] == 'self-managed source'
+
+    destination = run.task('Register destination ensemble')
+    assert destination['changed'] is True
+    assert sorted(str(m['mode']) for m in destination['cluster']['members'].values()) == ['follower', 'follower', 'leader'], destination['cluster']
+
+    # a digest-auth cluster: the registration names the credential, never the secret
+    secured = run.task('Register digest cluster with a named credential')
+    assert secured['changed'] is True
+    assert secured['cluster']['members'][zk_auth.host_list[0]]['mode'] == 'standalone'
+    raw = control.get(control_root + '/clusters/secured')[0].decode('utf-8')
+    assert zk_auth.super_password not in raw
+    assert json.loads(raw)['auth'] == {'scheme': 'digest', 'username': None, 'credential': 'auth-super'}
+    assert run.task('Register digest cluster again')['changed'] is False
+
+    # TLS: the registration keeps the file paths (they must exist on the daemon hosts too)
+    tls = run.task('Register TLS cluster')
+    assert tls['changed'] is True
+    assert tls['cluster']['members'][zk_tls.host_list[0]]['mode'] == 'standalone'
+    assert read_record(control, control_root + '/clusters/tls')['tls'] == {
+        'enabled': True, 'ca_file': zk_tls.ca_file, 'cert_file': zk_tls.cert_file, 'key_file': zk_tls.key_file,
+        'verify': True, 'credential': None}
+
+    # a chroot: the summary is relative to it
+    chrooted = run.task('Register source seen through a chroot')
+    assert chrooted['changed'] is True and chrooted['cluster']['chroot'] == zk_path
+    subtrees = dict((entry['path'], entry) for entry in chrooted['summary']['subtrees'])
+    assert sorted(subtrees) == ['/config', '/services']
+    assert subtrees['/config'] == {'path': '/config', 'persistent': 3, 'ephemeral': 0, 'bytes': 23,
+                                   'ephemeral_share': 0.0, 'kind': 'persistent'}
+    assert subtrees['/services']['kind'] == 'mostly_ephemeral' and subtrees['/services']['ephemeral'] == 4
+    assert chrooted['summary']['suggested_paths'] == ['/config']
+
+    # bad input: clear messages, nothing registered
+    unreachable = run.task('Bad unreachable cluster')
+    assert unreachable['failed'] is True
+    assert unreachable['msg'].startswith('Cluster unreachable: ')
+    assert extra_vars['dead_hosts'][0] in unreachable['msg'] and 'connection refused' in unreachable['msg']
+    assert unreachable['failures'] == {extra_vars['dead_hosts'][0]: 'connection refused (nothing listens on that port)'}
+    nocredential = run.task('Bad unknown credential')
+    assert nocredential['failed'] is True and 'not-in-credentials' in nocredential['msg']
+    inline = run.task('Bad password without credential name')
+    assert inline['failed'] is True and 'auth.credential' in inline['msg']
+    nochroot = run.task('Bad chroot that does not exist')
+    assert nochroot['failed'] is True and 'no-such-chroot' in nochroot['msg'] and 'does not exist' in nochroot['msg']
+    bad_control = run.task('Bad control ensemble unreachable')
+    assert bad_control['failed'] is True and bad_control['msg'].startswith('Cluster unreachable: cannot connect to cluster control')
+    for name in ('unreachable', 'nocredential', 'inlinepassword', 'nochroot'):
+        assert control.exists('%s/clusters/%s' % (control_root, name)) is None, name
+    assert INLINE_PASSWORD not in run.stdout + run.stderr
+    assert zk_auth.super_password not in run.stdout + run.stderr
+
+    # removal: check mode keeps it, then removed, then nothing to do
+    assert run.task('Register scratch cluster without connecting')['changed'] is True
+    check_remove = run.task('Check mode remove scratch')
+    assert check_remove['changed'] is True and check_remove['diff']['after'] == {}
+    assert run.task('Remove scratch')['changed'] is True
+    assert run.task('Remove scratch again')['changed'] is False
+    assert control.exists(control_root + '/clusters/scratch') is None
+    assert sorted(control.get_children(control_root + '/clusters')) == ['chrooted', 'destination', 'secured', 'source', 'tls']

@@ -1,0 +1,246 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, zookeeper.migration contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure parts of the module plumbing (_module.py) and of the modules: no ZooKeeper needed.
+
+Module runs here go through the real AnsibleModule argument handling
+(``patch_module_args``) and stop before any connection is made.
+"""
+
+import json
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.zookeeper.migration.plugins.module_utils import _module
+from ansible_collections.zookeeper.migration.plugins.module_utils._errors import (
+    AuthFailedError,
+    ClusterUnreachableError,
+    ConfigError,
+    NoNodeError,
+    SchemaError,
+    VersionConflictError,
+)
+from ansible_collections.zookeeper.migration.plugins.modules import zk_cluster, zk_sync_info, zk_verify
+
+SECRET = 'inline-s3cret-value'
+
+
+def run_module(module, args, capsys):
+    """Run ``module.main()`` with ``args``; returns (exit code, parsed JSON result)."""
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exited:
+            module.main()
+    out = capsys.readouterr().out
+    return exited.value.code, json.loads(out)
+
+
+# -- spec helpers ------------------------------------------------------------
+
+def test_prune_empty_drops_unset_suboptions():
+    value = {'hosts': ['a:1'], 'auth': {'scheme': None, 'username': None}, 'tls': None, 'chroot': None, 'list': [{'x': None}]}
+    assert _module.prune_empty(value) == {'hosts': ['a:1'], 'list': [{}]}
+
+
+def test_cluster_spec_from_options_leaves_out_defaults_only_tls_and_auth():
+    options = {
+        'hosts': ['127.0.0.1:2181'], 'chroot': None, 'session_timeout': 10.0, 'connect_timeout': 10.0, 'root': '/x',
+        'auth': {'scheme': 'digest', 'username': None, 'password': None, 'credential': None, 'mechanism': None,
+                 'service': None, 'principal': None},
+        'tls': {'enabled': None, 'ca_file': None, 'cert_file': None, 'key_file': None, 'key_password': None,
+                'credential': None, 'verify': True, 'check_hostname': False},
+    }
+    spec = _module.cluster_spec_from_options(options, name='control')
+    assert spec == {'hosts': ['127.0.0.1:2181'], 'session_timeout': 10.0, 'connect_timeout': 10.0, 'name': 'control'}
+
+
+def test_cluster_spec_from_options_keeps_real_settings():
+    options = {'hosts': ['h:1'], 'auth': {'scheme': 'digest', 'username': 'u', 'credential': 'c', 'password': None},
+               'tls': {'enabled': True, 'ca_file': '/ca.pem', 'verify': False, 'check_hostname': False}}
+    spec = _module.cluster_spec_from_options(options)
+    assert spec['auth'] == {'scheme': 'digest', 'username': 'u', 'credential': 'c'}
+    assert spec['tls'] == {'enabled': True, 'ca_file': '/ca.pem', 'verify': False, 'check_hostname': False}
+
+
+def test_secrets_in_finds_nested_secrets_only():
+    value = {'hosts': ['h'], 'auth': {'username': 'u', 'password': 'p1'}, 'tls': {'key_password': 'p2', 'ca_file': 'x'},
+             'more': [{'password': 'p3'}], 'empty': {'password': ''}}
+    assert sorted(_module.secrets_in(value)) == ['p1', 'p2', 'p3']
+
+
+def test_connection_from_registration_resolves_credentials():
+    record = {'name': 'src', 'hosts': ['127.0.0.1:2181'], 'auth': {'scheme': 'digest', 'credential': 'mig'},
+              'tls': {'enabled': False}}
+    credentials = {'mig': {'type': 'digest', 'username': 'migrator', 'password': 'pw'}}
+    connection = _module.connection_from_registration(record, credentials)
+    assert connection['auth'] == {'scheme': 'digest', 'username': 'migrator', 'password': 'pw'}
+    assert 'tls' not in connection
+
+
+def test_connection_from_registration_without_auth_has_none():
+    record = {'name': 'src', 'hosts': ['127.0.0.1:2181']}
+    connection = _module.connection_from_registration(record, {})
+    assert 'auth' not in connection and 'tls' not in connection
+    assert connection['hosts'] == ['127.0.0.1:2181']
+
+
+def test_connection_from_registration_names_a_missing_credential():
+    record = {'name': 'src', 'hosts': ['h:1'], 'auth': {'scheme': 'digest', 'credential': 'absent'}}
+    with pytest.raises(ConfigError) as error:
+        _module.connection_from_registration(record, {})
+    assert 'absent' in str(error.value)
+
+
+# -- secrets in raw options ---------------------------------------------------
+
+def test_inline_secrets_in_raw_options_are_masked(capsys):
+    args = {'source': {'hosts': ['127.0.0.1:1'], 'auth': {'scheme': 'digest', 'username': 'u', 'password': SECRET}},
+            'destination': {'hosts': ['127.0.0.1:2']}, 'paths': ['/a']}
+    with patch_module_args(args):
+        module = _module.ZkMigrationModule(argument_spec=zk_verify.argument_spec(), supports_check_mode=True,
+                                           raw_cluster_options=('source', 'destination'))
+        assert SECRET in module.no_log_values
+        with pytest.raises(SystemExit):
+            module.exit_json(changed=False, echo=args['source'])
+    out = capsys.readouterr().out
+    assert SECRET not in out
+    assert json.loads(out)['invocation']['module_args']['source']['hosts'] == ['127.0.0.1:1']
+
+
+def test_credentials_option_is_never_returned(capsys):
+    # Every value of the no_log credentials option is masked wherever it appears, the user name
+    # included: a longer name keeps the assertion on the message readable.
+    args = {'name': 'x', 'state': 'absent', 'credentials': {'c': {'type': 'digest', 'username': 'migrator-user', 'password': SECRET}}}
+    code, result = run_module(zk_cluster, args, capsys)
+    assert code == 1
+    assert SECRET not in json.dumps(result)
+    assert 'control option is required' in result['msg']
+
+
+# -- error mapping -------------------------------------------------------------
+
+@pytest.mark.parametrize('error, prefix', [
+    (ClusterUnreachableError('cannot connect to cluster a: h:1: refused', failures={'h:1': 'refused'}), 'Cluster unreachable: '),
+    (AuthFailedError('bad password'), 'Authentication or authorization failed: '),
+    (ConfigError('hosts is empty'), 'Invalid configuration: '),
+    (SchemaError('record is newer'), 'Unreadable control-store record: '),
+    (NoNodeError('znode /a does not exist', path='/a'), 'Missing znode: '),
+    (VersionConflictError('changed meanwhile'), 'Concurrent change, nothing overwritten: '),
+])
+def test_each_error_class_has_its_message(error, prefix, capsys):
+    with patch_module_args({}):
+        module = _module.ZkMigrationModule(argument_spec=zk_sync_info.argument_spec(), supports_check_mode=True)
+        with pytest.raises(SystemExit):
+            with module.engine_errors(changed=False):
+                raise error
+    result = json.loads(capsys.readouterr().out)
+    assert result['failed'] is True
+    assert result['msg'].startswith(prefix)
+    assert result['error']['kind'] == error.kind
+    if isinstance(error, ClusterUnreachableError):
+        assert result['failures'] == {'h:1': 'refused'}
+
+
+def test_bad_credentials_are_reported_without_the_secret(capsys):
+    args = {'control': {'hosts': ['127.0.0.1:1']},
+            'credentials': {'c': {'type': 'digest', 'username': 'u:x', 'password': SECRET}}}
+    code, result = run_module(zk_sync_info, args, capsys)
+    assert code == 1
+    assert result['msg'].startswith('Invalid configuration: ')
+    assert "credential 'c'" in result['msg']
+    assert SECRET not in json.dumps(result)
+
+
+# -- zk_cluster ------------------------------------------------------------------
+
+def _cluster_params(**overrides):
+    params = {'name': 'legacy', 'hosts': ['127.0.0.1:2181'], 'chroot': None, 'session_timeout': 10.0, 'connect_timeout': 10.0,
+              'description': None, 'auth': None, 'tls': None}
+    params.update(overrides)
+    return params
+
+
+def test_registration_record_holds_no_secret():
+    params = _cluster_params(auth={'scheme': 'digest', 'username': 'super', 'password': SECRET, 'credential': 'legacy-super'},
+                             tls={'enabled': None, 'ca_file': '/ca.pem', 'cert_file': None, 'key_file': None, 'key_password': None,
+                                  'credential': None, 'verify': True})
+    record = zk_cluster.registration_record(params)
+    assert SECRET not in json.dumps(record)
+    assert record['auth'] == {'scheme': 'digest', 'username': 'super', 'credential': 'legacy-super'}
+    assert record['tls']['enabled'] is True and record['tls']['ca_file'] == '/ca.pem'
+
+
+def test_registration_record_refuses_a_password_without_credential_name():
+    params = _cluster_params(auth={'scheme': 'digest', 'username': 'super', 'password': SECRET, 'credential': None})
+    with pytest.raises(ConfigError) as error:
+        zk_cluster.registration_record(params)
+    assert 'auth.credential' in str(error.value)
+    assert SECRET not in str(error.value)
+
+
+def test_registration_record_defaults_to_no_auth():
+    record = zk_cluster.registration_record(_cluster_params())
+    assert record['auth']['scheme'] == 'none'
+    assert record['tls']['enabled'] is False
+
+
+def test_zk_cluster_needs_hosts_when_present(capsys):
+    code, result = run_module(zk_cluster, {'name': 'x', 'control': {'hosts': ['127.0.0.1:1']}}, capsys)
+    assert code == 1
+    assert 'hosts' in result['msg']
+
+
+def test_zk_cluster_refuses_a_negative_summary_depth(capsys):
+    code, result = run_module(zk_cluster, {'name': 'x', 'hosts': ['127.0.0.1:1'], 'summarize': -1,
+                                           'control': {'hosts': ['127.0.0.1:1']}}, capsys)
+    assert code == 1
+    assert 'summarize' in result['msg']
+
+
+def test_zk_cluster_refuses_a_bad_name_before_connecting(capsys):
+    code, result = run_module(zk_cluster, {'name': 'no/slashes', 'hosts': ['127.0.0.1:1'], 'check_connectivity': False,
+                                           'control': {'hosts': ['127.0.0.1:1'], 'connect_timeout': 0.5}}, capsys)
+    assert code == 1
+    assert result['msg'].startswith('Invalid configuration: ')
+    assert 'no/slashes' in result['msg']
+
+
+# -- zk_verify -------------------------------------------------------------------
+
+def test_zk_verify_needs_clusters_or_a_task(capsys):
+    code, result = run_module(zk_verify, {'paths': ['/a']}, capsys)
+    assert code == 1
+    assert 'task' in result['msg'] and 'source' in result['msg']
+
+
+def test_zk_verify_refuses_a_task_with_clusters(capsys):
+    code, result = run_module(zk_verify, {'task': 't', 'source': 'a', 'destination': 'b'}, capsys)
+    assert code == 1
+    assert 'mutually exclusive' in result['msg']
+
+
+def test_zk_verify_refuses_an_unknown_compare_aspect(capsys):
+    code, result = run_module(zk_verify, {'source': 'a', 'destination': 'b', 'compare': ['data', 'mtime']}, capsys)
+    assert code == 1
+    assert 'compare' in result['msg']
+
+
+def test_zk_verify_with_names_needs_a_control_store(capsys):
+    code, result = run_module(zk_verify, {'source': 'a', 'destination': {'hosts': ['127.0.0.1:1']}}, capsys)
+    assert code == 1
+    assert 'control option is required' in result['msg']
+
+
+def test_zk_verify_refuses_a_source_of_the_wrong_type(capsys):
+    code, result = run_module(zk_verify, {'source': ['a'], 'destination': 'b'}, capsys)
+    assert code == 1
+    assert 'registered cluster name or a dict' in result['msg']
+
+
+def test_describe_differences_names_counts_and_first_paths():
+    result = {'counts': {'source_nodes': 5, 'destination_nodes': 4, 'missing': 2, 'extra': 0, 'data_mismatch': 1,
+                         'ephemeral_skipped': 3, 'spot_check_mismatch': 1},
+              'differences': {'missing': ['/a', '/b'], 'data_mismatch': ['/c'], 'spot_check': ['/d']}}
+    text = zk_verify.describe_differences(result)
+    assert text == '2 missing (first: /a), 1 data_mismatch (first: /c), 1 spot_check_mismatch (first: /d)'
