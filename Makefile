@@ -162,6 +162,7 @@ build: deps
 
 bench: deps
 	$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/bench/bench_copy.py
+	$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/bench/bench_sync.py
 
 demo: deps
 	$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/harness/zkcli.py demo

@@ -481,7 +481,8 @@ class ClusterSpec(object):
         connect_timeout = _as_seconds(data.get('connect_timeout'), '%s connect_timeout' % what, DEFAULT_CONNECT_TIMEOUT, 3600)
         read_only = False if data.get('read_only') is None else _as_bool(data.get('read_only'), '%s read_only' % what)
         auth = None
-        if data.get('auth'):
+        # Control-store registrations spell "no authentication" as scheme none.
+        if data.get('auth') and str(data['auth'].get('scheme', '')).lower() != 'none':
             auth = AuthSpec.from_dict(data['auth'], credentials, '%s auth' % what)
         tls = TlsSpec()
         if data.get('tls') is not None:

@@ -1153,7 +1153,8 @@ class ControlStore(object):
     def put_cluster(self, record, dry_run=False):
         """Create or update a cluster registration; PutResult tells whether it changed."""
         new = normalize_cluster(record)
-        self._ensure_layout()
+        if not dry_run:  # check mode must not even create the control root
+            self._ensure_layout()
         return self._cas(self.cluster_path(new['name']), normalize_cluster, lambda _current: copy.deepcopy(new),
                          create_if_missing=True, dry_run=dry_run)
 

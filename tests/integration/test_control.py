@@ -550,3 +550,10 @@ def test_describe_task(store):
     assert report['spec']['name'] == 't' and report['status']['nodes_done'] == 10
     assert report['leader'] is None and report['contenders'] == [] and report['cutover'] is None
     assert store.describe_task('ghost') is None
+
+
+def test_dry_run_cluster_put_writes_nothing_not_even_the_root(client, zk_path):
+    store = control.ControlStore(client, root=zk_path + '/ctl')
+    result = store.put_cluster(_cluster('src', 2181), dry_run=True)
+    assert result.changed
+    assert client.exists(zk_path + '/ctl') is None

@@ -33,6 +33,13 @@ def read_record(client, path):
 
 
 @pytest.fixture
+def zk_source(zk_cluster_factory):
+    """A source ensemble of this test's own: summarize walks the whole tree, and the
+    shared source holds other tests' nodes, some behind ACLs the test cannot read."""
+    return zk_cluster_factory('zk-cluster-source', size=3)
+
+
+@pytest.fixture
 def loaded_source(zk_source, zk_client_factory, zk_path):
     """A small tree under zk_path on the source: configuration plus service registrations held by a live session."""
     client = zk_client_factory(zk_source)

@@ -356,3 +356,9 @@ def test_capabilities_to_dict():
     caps = _client.Capabilities(multi_read=True, server_version='3.8.0')
     assert caps.to_dict()['multi_read'] is True
     assert 'server_version' in repr(caps)
+
+
+def test_auth_scheme_none_means_no_authentication():
+    # Control-store registrations record an unauthenticated cluster as scheme none.
+    spec = ClusterSpec.from_dict({'name': 'plain', 'hosts': ['zk1:2181'], 'auth': {'scheme': 'none'}})
+    assert spec.auth is None
