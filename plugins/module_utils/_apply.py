@@ -362,7 +362,7 @@ class Plan(object):
             raise ConfigError('unknown node kind %r for %s (one of %s)' % (kind, path, ', '.join(NODE_KINDS)), path=path)
         if kind == KIND_TTL and (not isinstance(ttl_ms, int) or ttl_ms <= 0):
             raise ConfigError('a TTL node needs ttl_ms > 0 (got %r) for %s' % (ttl_ms, path), path=path)
-        op = Op(OP_CREATE, path, data=_as_bytes(data, path), acl=_acl_tuple(acl), node_kind=kind,
+        op = Op(OP_CREATE, path, data=_as_bytes(data, path), acl=acl_tuple(acl), node_kind=kind,
                 ttl_ms=ttl_ms if kind == KIND_TTL else None)
         self.creates.append(op)
         return op
@@ -375,7 +375,7 @@ class Plan(object):
 
     def set_acl(self, path, acl, expected_aversion=-1, note=None):
         """Set the ACL of ``path``, only if its ACL version is still ``expected_aversion`` (-1: any)."""
-        op = Op(OP_SET_ACL, path, acl=_acl_tuple(acl) or OPEN_ACL, version=expected_aversion, note=note)
+        op = Op(OP_SET_ACL, path, acl=acl_tuple(acl) or OPEN_ACL, version=expected_aversion, note=note)
         self.acl_writes.append(op)
         return op
 
@@ -465,7 +465,7 @@ def _as_bytes(data, path):
     return data
 
 
-def _acl_tuple(acl):
+def acl_tuple(acl):
     """Normalise an ACL (None, kazoo ACL objects or (perms, scheme, id) tuples) into a tuple of tuples."""
     if acl is None:
         return None
@@ -484,7 +484,7 @@ def _acl_tuple(acl):
 # Planning a copy
 # --------------------------------------------------------------------------
 
-class _NodeTypeRules(object):
+class NodeTypeRules(object):
     """Path patterns the task declares as containers or TTL nodes (clients cannot see these types)."""
 
     def __init__(self, rules):
@@ -502,6 +502,7 @@ class _NodeTypeRules(object):
             self.rules.append((re.compile(fnmatch.translate(rule['pattern'])), kind, ttl_ms if kind == KIND_TTL else None))
 
     def match(self, path):
+        """(kind, ttl_ms) for ``path``: (persistent, None) unless a rule matches (first match wins)."""
         for regex, kind, ttl_ms in self.rules:
             if regex.match(path):
                 return kind, ttl_ms
@@ -580,12 +581,12 @@ def plan_copy(source_snapshot, dest_snapshot, diff, sync_acl=True, acl_mode='ver
 def _plan_copy(source_snapshot, dest_snapshot, diff, sync_acl, acl_mode, migrator_acl, prune, node_types, path_map):
     if acl_mode not in ACL_MODES:
         raise ConfigError('acl_mode must be one of %s, got %r' % (', '.join(ACL_MODES), acl_mode))
-    migrator_acl = _acl_tuple(migrator_acl)
+    migrator_acl = acl_tuple(migrator_acl)
     if acl_mode == 'grant_migrator' and not migrator_acl:
         raise ConfigError('acl_mode grant_migrator needs migrator_acl: the ACL entries naming the migration identity')
     migrator_ids = frozenset((scheme, ident) for _perms, scheme, ident in (migrator_acl or ()))
     temporary_acl = migrator_acl or MIGRATOR_ONLY_ACL
-    rules = _NodeTypeRules(node_types)
+    rules = NodeTypeRules(node_types)
     mapping = PathMap(path_map) if path_map is not None else diff.path_map
     to_dest = mapping.to_destination
     src_nodes = source_snapshot.nodes

@@ -482,8 +482,9 @@ class ClusterSpec(object):
         read_only = False if data.get('read_only') is None else _as_bool(data.get('read_only'), '%s read_only' % what)
         auth = None
         # Control-store registrations spell "no authentication" as scheme none.
-        if data.get('auth') and str(data['auth'].get('scheme', '')).lower() != 'none':
-            auth = AuthSpec.from_dict(data['auth'], credentials, '%s auth' % what)
+        auth_data = data.get('auth')
+        if auth_data and not (isinstance(auth_data, dict) and str(auth_data.get('scheme', '')).lower() == 'none'):
+            auth = AuthSpec.from_dict(auth_data, credentials, '%s auth' % what)
         tls = TlsSpec()
         if data.get('tls') is not None:
             tls = TlsSpec.from_dict(data['tls'], credentials, '%s tls' % what)

@@ -421,10 +421,10 @@ def _is_no_node(exc):
     return HAS_KAZOO and isinstance(exc, kazoo_exceptions.NoNodeError)
 
 
-def _raise_for(exc, path, cluster):
+def raise_read_error(exc, path, cluster, hint='give the migration identity read access, or use a superDigest identity'):
+    """Raise the engine error for a failed read of ``path``: NoAuth names the path and what to do (``hint``)."""
     if HAS_KAZOO and isinstance(exc, kazoo_exceptions.NoAuthError):
-        raise AuthFailedError('not allowed to read znode %s: the ACL does not grant this connection\'s identity READ '
-                              '(give the migration identity read access, or use a superDigest identity)' % path,
+        raise AuthFailedError('not allowed to read znode %s: the ACL does not grant this connection\'s identity READ (%s)' % (path, hint),
                               path=path, cluster=cluster) from exc
     translated = translate_error(exc, path=path, cluster=cluster)
     if translated is exc:
@@ -496,14 +496,14 @@ def take_snapshot(client, paths, exclude=(), with_acl=True, keep_data=True, cont
             try:
                 pending.append((ops, reader.submit(ops)))
             except Exception as exc:  # pylint: disable=broad-except
-                _raise_for(exc, ops[0][1], cluster)
+                raise_read_error(exc, ops[0][1], cluster)
         ops, handle = pending.popleft()
         try:
             results = reader.collect(handle)
         except ZkMigrationError:
             raise
         except Exception as exc:  # pylint: disable=broad-except
-            _raise_for(exc, ops[0][1], cluster)
+            raise_read_error(exc, ops[0][1], cluster)
         for (kind, path), result in zip(ops, results):
             if isinstance(result, Exception):
                 if _is_no_node(result):
@@ -514,7 +514,7 @@ def take_snapshot(client, paths, exclude=(), with_acl=True, keep_data=True, cont
                     else:
                         builder.drop(path)
                     continue
-                _raise_for(result, path, cluster)
+                raise_read_error(result, path, cluster)
             if kind == _GET_DATA:
                 data, stat = result
                 if add(path, data if data is not None else b'', stat):
@@ -578,21 +578,21 @@ def _add_acls(clients, snapshot, builder, window, cluster, progress, chunk=20000
             try:
                 extra.sync(paths[0])
             except Exception as exc:  # pylint: disable=broad-except
-                _raise_for(exc, paths[0], cluster)
+                raise_read_error(exc, paths[0], cluster)
     done = 0
     for start in range(0, len(paths), chunk):
         part = paths[start:start + chunk]
         try:
             results = _read_acls_shared(clients, part, max(window, 1))
         except Exception as exc:  # pylint: disable=broad-except
-            _raise_for(exc, part[0], cluster)
+            raise_read_error(exc, part[0], cluster)
         for path in part:
             result = results[path]
             if isinstance(result, Exception):
                 if _is_no_node(result):
                     builder.drop(path)
                     continue
-                _raise_for(result, path, cluster)
+                raise_read_error(result, path, cluster)
             acl_list, stat = result
             builder.set_acl(nodes[path], acl_list, stat)
         done += len(part)

@@ -42,13 +42,11 @@ thread owns the baseline, reads, decides and writes; a status thread writes
 the task status every few seconds (it also covers a long initial copy).
 """
 
-import fnmatch
 import hashlib
 import heapq
 import itertools
 import json
 import logging
-import re
 import struct
 import threading
 import time
@@ -439,34 +437,9 @@ def _other(side):
     return DESTINATION if side == SOURCE else SOURCE
 
 
-def acl_tuple(acl):
-    """An ACL (kazoo ``ACL`` objects or (perms, scheme, id) tuples) as a tuple of (perms, scheme, id)."""
-    if acl is None:
-        return None
-    out = []
-    for entry in acl:
-        if isinstance(entry, (tuple, list)) and len(entry) == 3 and isinstance(entry[0], int):
-            out.append((entry[0], entry[1], entry[2]))
-        else:
-            out.append((entry.perms, entry.id.scheme, entry.id.id))
-    return tuple(out)
-
-
-class NodeTypeRules(object):
-    """The task's ``node_types``: destination path globs created as containers or TTL nodes (first match wins)."""
-
-    def __init__(self, rules):
-        self.rules = []
-        for rule in rules or ():
-            kind = rule['type']
-            self.rules.append((re.compile(fnmatch.translate(rule['pattern'])), kind, rule.get('ttl_ms') if kind == 'ttl' else None))
-
-    def match(self, path):
-        """(kind, ttl_ms) for ``path``: ('persistent', None) unless a rule matches."""
-        for regex, kind, ttl_ms in self.rules:
-            if regex.match(path):
-                return kind, ttl_ms
-        return 'persistent', None
+# One ACL normalisation and one node-type rule set for the whole engine.
+acl_tuple = _apply.acl_tuple
+NodeTypeRules = _apply.NodeTypeRules
 
 
 def decide(states, base, authority=SOURCE, bidirectional=False, policy='source_wins', streaming=True,

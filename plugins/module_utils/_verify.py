@@ -37,12 +37,10 @@ import traceback
 from collections import deque
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import (
-    AuthFailedError,
     ConfigError,
     NoNodeError,
     ZkMigrationError,
 )
-from ansible_collections.zookeeper.migration.plugins.module_utils._client import translate_error
 from ansible_collections.zookeeper.migration.plugins.module_utils._diff import (
     COMPARE_ALL,
     DiffResult,
@@ -55,6 +53,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._snapshot impo
     Node,
     Snapshot,
     hash_data,
+    raise_read_error,
     take_snapshot,
 )
 
@@ -119,14 +118,7 @@ def _is_no_node(exc):
 
 
 def _raise_read_error(exc, path, cluster):
-    if HAS_KAZOO and isinstance(exc, kazoo_exceptions.NoAuthError):
-        raise AuthFailedError('not allowed to read znode %s: the ACL does not grant this connection\'s identity READ '
-                              '(verification needs an identity that can read everything it compares)' % path,
-                              path=path, cluster=cluster) from exc
-    translated = translate_error(exc, path=path, cluster=cluster)
-    if translated is exc:
-        raise exc
-    raise translated from exc
+    raise_read_error(exc, path, cluster, hint='verification needs an identity that can read everything it compares')
 
 
 def read_nodes(client, paths, with_acl=True, keep_data=True, cluster=None, window=READ_WINDOW):
