@@ -13,7 +13,7 @@ SHELL := /bin/bash
 
 # The stages of `make test`, in order; the run stops at the first failure.
 # Later stages (molecule, e2e) are added here.
-TEST_STAGES := deps sanity lint pytest
+TEST_STAGES := deps sanity lint pytest molecule
 
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
@@ -109,6 +109,13 @@ collection-path:
 
 # ---------------------------------------------------------------- test stages
 
+.PHONY: molecule
+# The sync_daemon role on two real systemd hosts (systemd-nspawn): converge,
+# idempotence, verify, destroy. molecule can crash before its own clean-up,
+# so a failed run destroys the hosts itself.
+molecule: deps
+	$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/molecule test -s sync_daemon || { $(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/molecule destroy -s sync_daemon; exit 1; }
+
 .PHONY: test sanity ansible-test-pip-bootstrap lint units integration pytest
 test:
 	@MAKE='$(MAKE)' tests/utils/run-stages.sh $(TEST_STAGES)
@@ -183,6 +190,10 @@ demo-down: venv collection-path
 clean:
 	if [[ -x $(VENV_BIN)/python && -f $(CACHE)/clusters/state.json ]]; then \
 		$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/harness/zkcli.py down || true; \
+	fi
+	@# Running test hosts keep overlay mounts under .cache/hosts: stop them first.
+	if [[ -x $(VENV_BIN)/python && -d $(CACHE)/hosts ]]; then \
+		$(VENV_BIN)/python tests/harness/hosts.py down || true; \
 	fi
 	rm -rf $(BUILD) $(CACHE) tests/output .pytest_cache .ansible
 	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

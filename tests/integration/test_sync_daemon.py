@@ -74,8 +74,9 @@ def test_one_way_creates_updates_deletes(sync_env):
     time.sleep(1.0)
     assert src.exists(base + '/dest-only') is None
     dst.delete(base + '/dest-only')
-    status = env.status()
-    assert status['events_source_to_destination'] >= 35
+    # The leader writes status every status_interval: wait for one that counts the changes.
+    status = wait_for(lambda: env.status() if env.status()['events_source_to_destination'] >= 35 else None,
+                      what='status counting the 35 source events')
     assert status['events_destination_to_source'] == 0
     assert env.daemons[0].stop() == 0
     env.in_sync()
@@ -102,8 +103,9 @@ def test_bidirectional_creates_updates_deletes(sync_env):
     dst.delete(base + '/from-dst', recursive=True)
     tree = env.in_sync()
     assert base + '/from-dst' not in tree
-    status = env.status()
-    assert status['events_destination_to_source'] >= 4
+    # The leader writes status every status_interval: wait for one that counts the changes.
+    status = wait_for(lambda: env.status() if env.status()['events_destination_to_source'] >= 4 else None,
+                      what='status counting the 4 destination events')
     assert status['conflicts'] == 0
 
 
