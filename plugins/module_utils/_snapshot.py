@@ -480,6 +480,13 @@ def take_snapshot(client, paths, exclude=(), with_acl=True, keep_data=True, cont
             continue
         root_set.add(root)
         data_queue.append(root)
+    # The member this session reads from may lag the leader: sync first, so the
+    # walk sees at least every write committed before it started, whoever made it.
+    for root in sorted(root_set)[:1]:
+        try:
+            client.sync(root)
+        except Exception as exc:  # pylint: disable=broad-except
+            raise_read_error(exc, root, cluster)
     children_queue = deque()
     pending = deque()
     add = builder.add
