@@ -22,7 +22,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils import _contro
 from ansible_collections.zookeeper.migration.plugins.module_utils._cutover import Cutover, CutoverError, CutoverOptions
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import AuthFailedError, ConfigError
 
-from tests.integration.test_sync_support import DaemonProcess, cleanup_daemons, persistent_tree, wait_for, wait_streaming
+from tests.integration.sync_support import DaemonProcess, cleanup_daemons, persistent_tree, wait_for, wait_streaming
 
 pytestmark = pytest.mark.integration
 

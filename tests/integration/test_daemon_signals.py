@@ -16,7 +16,7 @@ import pytest
 
 from kazoo.security import make_digest_acl
 
-from tests.integration.test_sync_support import (
+from tests.integration.sync_support import (
     DaemonProcess,
     cleanup_daemons,
     make_store,

@@ -16,7 +16,7 @@ from kazoo.exceptions import NoAuthError
 
 from tests.integration.ansible_runner import run_playbook
 from tests.integration.test_cutover_engine import CREDENTIALS, CutoverEnv, all_acls, cleanup_daemons, frozen_expected, persistent_paths
-from tests.integration.test_sync_support import persistent_tree, wait_for, wait_streaming
+from tests.integration.sync_support import persistent_tree, wait_for, wait_streaming
 
 pytestmark = pytest.mark.integration
 

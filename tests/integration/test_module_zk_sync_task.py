@@ -14,7 +14,7 @@ from kazoo.security import ACL, Id, make_digest_acl
 
 from tests.integration.ansible_runner import run_playbook
 from tests.integration.test_cutover_engine import APP, CREDENTIALS, CutoverEnv, all_acls, cleanup_daemons
-from tests.integration.test_sync_support import persistent_tree
+from tests.integration.sync_support import persistent_tree
 
 pytestmark = pytest.mark.integration
 

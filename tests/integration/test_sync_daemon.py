@@ -17,7 +17,7 @@ import urllib.request
 import pytest
 
 from tests.harness.zkharness import free_port
-from tests.integration.test_sync_support import (
+from tests.integration.sync_support import (
     SyncEnv,
     cleanup_daemons,
     persistent_tree,
@@ -466,14 +466,22 @@ def test_metrics_health_status_cli_and_live_changes(sync_env, tmp_path):
     # the CLI reads the same control store
     import subprocess
     import sys
-    from tests.integration.test_sync_support import COLLECTIONS_DIR, DAEMON_MODULE
+    from tests.integration.sync_support import COLLECTIONS_DIR, DAEMON_MODULE
     env_vars = {'PYTHONPATH': COLLECTIONS_DIR, 'PATH': '/usr/bin:/bin'}
-    out = subprocess.run([sys.executable, '-m', DAEMON_MODULE, 'status', '--config', daemon.config_path, '--json'], env=env_vars,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, check=False)
-    assert out.returncode == 0, out.stderr
-    report = json.loads(out.stdout)
-    task = [t for t in report['tasks'] if t['name'] == env.task][0]
-    assert task['leader'] == 'd1' and task['status']['phase'] == 'streaming'
+
+    def cli_streaming_task():
+        out = subprocess.run([sys.executable, '-m', DAEMON_MODULE, 'status', '--config', daemon.config_path, '--json'], env=env_vars,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, check=False)
+        assert out.returncode == 0, out.stderr
+        report = json.loads(out.stdout)
+        task = [t for t in report['tasks'] if t['name'] == env.task][0]
+        return task if task['status'].get('phase') == 'streaming' else None
+
+    # the restarted engine reports initial_sync until its new initial sync ends: poll the CLI
+    # until it shows streaming again instead of racing the status writer
+    task = wait_for(cli_streaming_task,
+                    timeout=30.0, interval=0.5, what='CLI status reporting streaming after the spec change')
+    assert task['leader'] == 'd1'
     table = subprocess.run([sys.executable, '-m', DAEMON_MODULE, 'status', '--config', daemon.config_path], env=env_vars,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, check=False)
     assert table.returncode == 0 and env.task in table.stdout.decode() and 'streaming' in table.stdout.decode()

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.integration.test_sync_support import SyncEnv, cleanup_daemons, persistent_tree, wait_for
+from tests.integration.sync_support import SyncEnv, cleanup_daemons, persistent_tree, wait_for
 
 pytestmark = pytest.mark.integration
 
