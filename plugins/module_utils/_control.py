@@ -1227,13 +1227,22 @@ class ControlStore(object):
         """Every task write goes through one multi that also checks and bumps
         the data version of ``<root>/tasks`` and checks the versions of the
         source and destination registrations: the placement checks (overlaps)
-        then hold against concurrent writers, which retry."""
-        self._ensure_layout()
+        then hold against concurrent writers, which retry.
+
+        A dry run only reads: it does not even create the control root, and
+        a missing root or ``<root>/tasks`` reads as an empty registry."""
+        if not dry_run:  # check mode must not even create the control root
+            self._ensure_layout()
         path = self.task_path(name)
         tasks_dir = join_path(self.root, TASKS)
         for attempt in range(self.cas_retries):
             with _zk(tasks_dir, 'reading'):
-                _data, tasks_stat = self.client.get(tasks_dir)
+                try:
+                    _data, tasks_stat = self.client.get(tasks_dir)
+                except kazoo_exceptions.NoNodeError:
+                    if not dry_run:
+                        raise
+                    tasks_stat = None
             current, stat = self._read(path, self._normalize_task)
             if current is None and not create:
                 raise NoNodeError('task %r does not exist' % name, path=path)

@@ -50,6 +50,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._client import
 )
 from ansible_collections.zookeeper.migration.plugins.module_utils._control import (
     ControlStore,
+    Credential,
     resolve_cluster_connection,
     validate_credentials_mapping,
 )
@@ -60,6 +61,12 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 
 # Keys of a secret inside a cluster spec dict (auth.password, tls.key_password).
 SECRET_KEYS = ('password', 'key_password')
+
+# Fields of a ``credentials`` entry that are not secret: the credential model's
+# fields minus its secrets (``name`` is the entry's key, never a field). Only
+# these are shown in results; any other field, known or not, stays masked.
+PUBLIC_CREDENTIAL_FIELDS = tuple(field for field in Credential.FIELDS
+                                 if field not in Credential.SECRET_FIELDS and field != 'name')
 
 
 def auth_spec(sasl_details=True):
@@ -223,15 +230,67 @@ def secrets_in(value):
     return found
 
 
-def credential_secrets(credentials):
-    """Every non-empty string value of the ``credentials`` option (all of them are treated as secret)."""
-    found = []
-    if isinstance(credentials, dict):
-        for entry in credentials.values():
-            if isinstance(entry, dict):
-                found.extend(item for item in entry.values() if isinstance(item, str) and item and item not in found)
-            elif isinstance(entry, str) and entry:
-                found.append(entry)
+def masked_strings(value):
+    """The strings Ansible's ``no_log`` masking derives from ``value``: its non-empty leaves, numbers as text."""
+    if isinstance(value, bytes):
+        value = value.decode('utf-8', 'surrogateescape')
+    if isinstance(value, str):
+        return {value} if value else set()
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple, set)):
+        found = set()
+        for item in value:
+            found.update(masked_strings(item))
+        return found
+    if value is None or isinstance(value, bool):
+        return set()
+    return {str(value)}
+
+
+def credential_values(credentials):
+    """``(public, secret)``: the masked strings of the ``credentials`` option, split by field.
+
+    ``public`` holds the string values of the non-secret fields
+    (``PUBLIC_CREDENTIAL_FIELDS``: type, username, mechanism, service,
+    principal); ``secret`` everything else: passwords, key passphrases, any
+    unknown field and any entry that is not a dict. A value can be in both.
+    """
+    public, secret = set(), set()
+    if not isinstance(credentials, dict):
+        return public, masked_strings(credentials)
+    for entry in credentials.values():
+        if not isinstance(entry, dict):
+            secret.update(masked_strings(entry))
+            continue
+        for field, item in entry.items():
+            if field in PUBLIC_CREDENTIAL_FIELDS and isinstance(item, str):
+                public.update(masked_strings(item))
+            else:
+                secret.update(masked_strings(item))
+    return public, secret
+
+
+def no_log_option_values(argument_spec, params, skip=()):
+    """The masked strings of every ``no_log`` option in ``params`` (sub-options included), leaving out ``skip``.
+
+    The same values Ansible adds to ``no_log_values`` from an argument spec.
+    """
+    found = set()
+    if not isinstance(params, dict):
+        return found
+    for name, options in argument_spec.items():
+        if name in skip:
+            continue
+        value = params.get(name)
+        if value is None:
+            continue
+        if options.get('no_log'):
+            found.update(masked_strings(value))
+        sub_spec = options.get('options')
+        if sub_spec:
+            for item in (value if isinstance(value, list) else [value]):
+                found.update(no_log_option_values(sub_spec, item))
     return found
 
 
@@ -247,6 +306,7 @@ class ZkMigrationModule(AnsibleModule):
         self._raw_cluster_options = tuple(kwargs.pop('raw_cluster_options', ()))
         super(ZkMigrationModule, self).__init__(*args, **kwargs)
         self._mask_inline_secrets()
+        self._unmask_public_credential_fields()
         if not HAS_KAZOO:
             self.fail_json(msg=missing_required_lib('kazoo'), exception=KAZOO_IMPORT_ERROR)
 
@@ -265,6 +325,26 @@ class ZkMigrationModule(AnsibleModule):
         for name in self._raw_cluster_options:
             for secret in secrets_in(self.params.get(name)):
                 self.no_log_values.add(secret)
+
+    def _unmask_public_credential_fields(self):
+        """Keep only the secrets of ``credentials`` in ``no_log_values``.
+
+        ``credentials`` is ``no_log``, so Ansible masks every leaf of it in
+        every later output: a credential's type (``digest``) or user name
+        would become ``********`` wherever it appears, in registrations,
+        diffs and messages alike. The invocation log written at module start
+        (before this runs) still leaves the whole option out; from here on
+        only the secret fields stay masked. A value that is also a secret
+        (of another field, credential or option) stays masked.
+        """
+        credentials = self.params.get('credentials')
+        if not credentials:
+            return
+        public, secret = credential_values(credentials)
+        keep = secret | no_log_option_values(self.argument_spec, self.params, skip=('credentials',))
+        for name in self._raw_cluster_options:
+            keep.update(secrets_in(self.params.get(name)))
+        self.no_log_values.difference_update(public - keep)
 
     def _log_invocation(self):
         # AnsibleModule logs the invocation from __init__, before our own

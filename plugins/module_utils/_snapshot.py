@@ -421,6 +421,10 @@ def _is_no_node(exc):
     return HAS_KAZOO and isinstance(exc, kazoo_exceptions.NoNodeError)
 
 
+def _is_no_auth(exc):
+    return HAS_KAZOO and isinstance(exc, kazoo_exceptions.NoAuthError)
+
+
 def raise_read_error(exc, path, cluster, hint='give the migration identity read access, or use a superDigest identity'):
     """Raise the engine error for a failed read of ``path``: NoAuth names the path and what to do (``hint``)."""
     if HAS_KAZOO and isinstance(exc, kazoo_exceptions.NoAuthError):
@@ -433,7 +437,7 @@ def raise_read_error(exc, path, cluster, hint='give the migration identity read 
 
 
 def take_snapshot(client, paths, exclude=(), with_acl=True, keep_data=True, control_root=DEFAULT_CONTROL_ROOT,
-                  batch=500, in_flight=4, progress=None, multi_read=None, cluster=None, acl_clients=()):
+                  batch=500, in_flight=4, progress=None, multi_read=None, cluster=None, acl_clients=(), unreadable=None):
     """Walk the subtrees under ``paths`` and return a ``Snapshot``.
 
     * ``exclude``: fnmatch globs on absolute paths; a match excludes the node
@@ -452,6 +456,9 @@ def take_snapshot(client, paths, exclude=(), with_acl=True, keep_data=True, cont
       ``_client.connect_members``) that share the ACL reads with ``client``,
       one thread each. A server answers one session's requests one at a time,
       so ACL reads (one request per node) scale with sessions and members.
+    * ``unreadable``: a list; when given, a node whose data or children this
+      identity may not read is appended to it and its subtree skipped,
+      instead of failing the walk (for summaries, never for a copy).
 
     Raises ``NoNodeError`` when a requested root does not exist,
     ``AuthFailedError`` when a node cannot be read for lack of permission,
@@ -520,6 +527,10 @@ def take_snapshot(client, paths, exclude=(), with_acl=True, keep_data=True, cont
                         snapshot.vanished_count += 1
                     else:
                         builder.drop(path)
+                    continue
+                if unreadable is not None and _is_no_auth(result):
+                    # a node is read once for data and, only if that worked, once for children
+                    unreadable.append(path)
                     continue
                 raise_read_error(result, path, cluster)
             if kind == _GET_DATA:

@@ -72,6 +72,9 @@ options:
         below C(/) with their counts of persistent and ephemeral znodes and bytes.
       - The walk reads every znode (it is not written to); C(/zookeeper) and the
         control root are left out.
+      - A znode whose ACL denies this connection's identity READ does not fail the walk;
+        it is reported (RV(summary.unreadable_paths), a count per subtree and in
+        RV(summary.total)) with a warning, and what is below it is not counted.
     type: int
     default: 0
 notes:
@@ -194,21 +197,35 @@ summary:
       type: int
       sample: 2
     total:
-      description: Counts over the whole tree (persistent, ephemeral, bytes of persistent data).
+      description:
+        - Counts over the whole tree (persistent, ephemeral, bytes of persistent data) and
+          C(unreadable), the znodes this connection may not read (not counted in the others).
       type: dict
-      sample: {"persistent": 1200, "ephemeral": 40, "bytes": 183000}
+      sample: {"persistent": 1200, "ephemeral": 40, "bytes": 183000, "unreadable": 0}
     subtrees:
       description:
         - One entry per subtree, with C(path), C(persistent), C(ephemeral), C(bytes),
-          C(ephemeral_share) and C(kind) (V(persistent) or V(mostly_ephemeral)).
+          C(ephemeral_share), C(unreadable) (znodes under it whose ACL denies this connection READ;
+          what is below them is not counted) and C(kind) (V(persistent), V(mostly_ephemeral), or
+          V(unreadable) when the subtree's top itself could not be read).
       type: list
       elements: dict
-      sample: [{"path": "/services/api", "persistent": 3, "ephemeral": 12, "bytes": 20, "ephemeral_share": 0.8, "kind": "mostly_ephemeral"}]
+      sample: [{"path": "/services/api", "persistent": 3, "ephemeral": 12, "bytes": 20, "ephemeral_share": 0.8,
+                "unreadable": 0, "kind": "mostly_ephemeral"}]
     suggested_paths:
-      description: The subtrees holding persistent configuration, candidates for a sync task's paths.
+      description:
+        - The subtrees holding persistent configuration, candidates for a sync task's paths.
+        - Subtrees with unreadable znodes are left out (a task must be able to read all it copies).
       type: list
       elements: str
       sample: [/config]
+    unreadable_paths:
+      description:
+        - The znodes whose data or children this connection may not read (ACL without READ for its
+          identity), sorted; at most 1000. The walk skips what is below them and goes on.
+      type: list
+      elements: str
+      sample: [/services/locked]
     truncated:
       description: Whether the subtree list was cut (at most 1000 entries).
       type: bool
@@ -230,7 +247,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._client import
 from ansible_collections.zookeeper.migration.plugins.module_utils._control import normalize_cluster
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError
 from ansible_collections.zookeeper.migration.plugins.module_utils._snapshot import take_snapshot
-from ansible_collections.zookeeper.migration.plugins.module_utils._verify import summarize_snapshot
+from ansible_collections.zookeeper.migration.plugins.module_utils._verify import MAX_SUMMARY_SUBTREES, summarize_snapshot
 
 
 def registration_record(params):
@@ -285,14 +302,46 @@ def connection_spec(params, record, credentials):
     return ClusterSpec.from_dict(spec, credentials=credentials)
 
 
+def add_unreadable(summary, unreadable):
+    """Account in ``summary`` for the znodes the walk was not allowed to read (their subtrees unknown).
+
+    Each subtree gets an ``unreadable`` count; one whose top could not be
+    read at all appears with kind ``unreadable``. A subtree with unreadable
+    parts is not suggested: a sync task on it would be refused (the
+    migration identity must read everything it copies).
+    """
+    depth = summary['depth']
+    groups = dict((entry['path'], entry) for entry in summary['subtrees'])
+    for entry in groups.values():
+        entry['unreadable'] = 0
+    partly_unreadable = set()
+    for path in unreadable:
+        key = '/' + '/'.join(path.split('/', depth + 1)[1:depth + 1])   # grouped as summarize_snapshot does
+        partly_unreadable.add(key)
+        entry = groups.get(key)
+        if entry is None:
+            entry = groups[key] = {'path': key, 'persistent': 0, 'ephemeral': 0, 'bytes': 0, 'ephemeral_share': 0.0,
+                                   'kind': 'unreadable', 'unreadable': 0}
+        entry['unreadable'] += 1
+    subtrees = [groups[key] for key in sorted(groups)]
+    summary['truncated'] = summary['truncated'] or len(subtrees) > MAX_SUMMARY_SUBTREES
+    summary['subtrees'] = subtrees[:MAX_SUMMARY_SUBTREES]
+    summary['suggested_paths'] = [path for path in summary['suggested_paths'] if path not in partly_unreadable]
+    summary['total']['unreadable'] = len(unreadable)
+    summary['unreadable_paths'] = sorted(unreadable)[:MAX_SUMMARY_SUBTREES]
+    return summary
+
+
 def inspect_cluster(spec, summarize, control_root):
     """Connect, read the members' modes and capabilities, and summarize the tree when asked."""
     with connected(spec) as client:
         capabilities = probe_capabilities(client)
         summary = None
         if summarize:
-            snapshot = take_snapshot(client, ['/'], with_acl=False, keep_data=False, control_root=control_root, cluster=spec.name)
-            summary = summarize_snapshot(snapshot, summarize)
+            unreadable = []
+            snapshot = take_snapshot(client, ['/'], with_acl=False, keep_data=False, control_root=control_root, cluster=spec.name,
+                                     unreadable=unreadable)
+            summary = add_unreadable(summarize_snapshot(snapshot, summarize), unreadable)
     # as patient as the connection itself: a loaded member may take a while to answer srvr
     statuses = member_status(spec, timeout=spec.connect_timeout)
     members = {}
@@ -367,6 +416,10 @@ def main():
                             % (record['name'], address, reason))
             if summary is not None:
                 result['summary'] = summary
+                if summary['unreadable_paths']:
+                    module.warn('cluster %s: %d znode(s) whose ACL denies this connection READ are left out of the summary, with '
+                                'what is below them (first: %s); a sync task cannot copy them with this identity'
+                                % (record['name'], summary['total']['unreadable'], ', '.join(summary['unreadable_paths'][:3])))
 
         with module.control_store('to register clusters') as store:
             current = store.get_cluster(params['name'])

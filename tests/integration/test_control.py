@@ -557,3 +557,68 @@ def test_dry_run_cluster_put_writes_nothing_not_even_the_root(client, zk_path):
     result = store.put_cluster(_cluster('src', 2181), dry_run=True)
     assert result.changed
     assert client.exists(zk_path + '/ctl') is None
+
+
+def _tree_state(client, path):
+    """Every znode under ``path`` with the stat fields any write changes: (path, mzxid, pzxid, version, cversion, aversion)."""
+    state = []
+    pending = [path]
+    while pending:
+        current = pending.pop()
+        stat = client.exists(current)
+        if stat is None:
+            continue
+        state.append((current, stat.mzxid, stat.pzxid, stat.version, stat.cversion, stat.aversion))
+        pending.extend(current.rstrip('/') + '/' + child for child in client.get_children(current))
+    return sorted(state)
+
+
+def _lineage_state(client, path):
+    """For ``/`` and each ancestor of ``path`` (and ``path``): whether it exists and, if so, its child version.
+
+    A create anywhere on the way to ``path`` either makes a missing znode
+    exist or bumps the child version (``cversion``, ``pzxid``) of an
+    existing one. Other tests' znodes live elsewhere, so this stays exact on
+    a shared server where a whole-tree walk would not.
+    """
+    state = []
+    parts = path.strip('/').split('/')
+    for depth in range(len(parts) + 1):
+        current = '/' + '/'.join(parts[:depth])
+        stat = client.exists(current)
+        state.append((current, None if stat is None else (stat.cversion, stat.pzxid)))
+    return state
+
+
+def test_dry_run_task_put_on_a_fresh_root_creates_no_znode(client, zk_path):
+    root = zk_path + '/nested/ctl'
+    store = control.ControlStore(client, root=root)
+    before = _lineage_state(client, root)
+    # the clusters are not registered (nothing is, the root does not exist): the placement check refuses,
+    # having read an empty registry, and nothing was created on the way there
+    with pytest.raises(ConfigError, match='is not registered'):
+        store.put_task(_task('orders', ['/orders']), dry_run=True)
+    with pytest.raises(NoNodeError):
+        store.update_task('orders', lambda spec: dict(spec, state='paused'), dry_run=True)
+    assert client.exists(root) is None and client.exists(zk_path) is None
+    assert _lineage_state(client, root) == before
+
+
+def test_dry_run_task_put_on_a_root_without_tasks_writes_nothing(client, zk_path):
+    # a control root holding registrations but no tasks directory (made by an older or partial run):
+    # a real write would add it, a dry run only reports the task it would create
+    root = zk_path + '/ctl'
+    writer = control.ControlStore(client, root=root)
+    writer.ensure_root()
+    writer.put_cluster(_cluster('src', 41001))
+    writer.put_cluster(_cluster('dst', 41002))
+    client.delete(root + '/tasks', recursive=True)
+    store = control.ControlStore(client, root=root)
+    before = _lineage_state(client, root) + _tree_state(client, root)
+    preview = store.put_task(_task('orders', ['/orders']), dry_run=True)
+    assert preview.changed and preview.before is None and preview.after['paths'] == ['/orders']
+    assert client.exists(root + '/tasks') is None
+    assert _lineage_state(client, root) + _tree_state(client, root) == before
+    # the real write then creates what is missing
+    written = control.ControlStore(client, root=root).put_task(_task('orders', ['/orders']))
+    assert written.changed and client.exists(root + '/tasks/orders') is not None

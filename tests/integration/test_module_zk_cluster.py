@@ -136,9 +136,10 @@ def test_zk_cluster_sequence(zk_source, zk_dest, zk_auth, zk_tls, zk_client_fact
     subtrees = dict((entry['path'], entry) for entry in chrooted['summary']['subtrees'])
     assert sorted(subtrees) == ['/config', '/services']
     assert subtrees['/config'] == {'path': '/config', 'persistent': 3, 'ephemeral': 0, 'bytes': 23,
-                                   'ephemeral_share': 0.0, 'kind': 'persistent'}
+                                   'ephemeral_share': 0.0, 'kind': 'persistent', 'unreadable': 0}
     assert subtrees['/services']['kind'] == 'mostly_ephemeral' and subtrees['/services']['ephemeral'] == 4
     assert chrooted['summary']['suggested_paths'] == ['/config']
+    assert chrooted['summary']['unreadable_paths'] == [] and chrooted['summary']['total']['unreadable'] == 0
 
     # bad input: clear messages, nothing registered
     unreachable = run.task('Bad unreachable cluster')
@@ -167,3 +168,66 @@ def test_zk_cluster_sequence(zk_source, zk_dest, zk_auth, zk_tls, zk_client_fact
     assert run.task('Remove scratch again')['changed'] is False
     assert control.exists(control_root + '/clusters/scratch') is None
     assert sorted(control.get_children(control_root + '/clusters')) == ['chrooted', 'destination', 'secured', 'source', 'tls']
+
+
+MIGRATOR_USER = 'migrator-user'
+MIGRATOR_PASSWORD = 'migrator-password-never-shown'
+
+
+def test_zk_cluster_shows_credential_fields_but_no_secret_and_summarizes_around_unreadable_znodes(
+        zk_auth, zk_standalone, zk_client_factory, zk_path):
+    from kazoo.security import ACL, Id, Permissions, make_digest_acl
+
+    owner_only = [make_digest_acl('owner', 'owner-password', all=True)]
+    all_but_read = [ACL(Permissions.ALL & ~Permissions.READ, Id('world', 'anyone'))] + owner_only
+    admin = zk_client_factory(zk_auth)          # the superDigest identity
+    app = zk_path + '/app'
+    admin.create(app + '/config/db', b'db:5432', makepath=True)
+    admin.create(app + '/config/private/key', b'k', makepath=True)
+    admin.set_acls(app + '/config/private', owner_only)
+    admin.create(app + '/locked/inner', b'x', makepath=True)
+    admin.set_acls(app + '/locked', all_but_read)
+    admin.create(app + '/services', b'')
+    control_root = zk_path + '/control'
+    extra_vars = {
+        'control': {'hosts': zk_standalone.host_list, 'root': control_root},
+        'credentials': {'migrator': {'type': 'digest', 'username': MIGRATOR_USER, 'password': MIGRATOR_PASSWORD}},
+        'decoy_credentials': {'decoy': {'type': 'digest', 'username': 'decoy-user', 'password': MIGRATOR_USER}},
+        'migrator_user': MIGRATOR_USER,
+        'auth_hosts': zk_auth.host_list,
+        'chroot': app,
+    }
+    run = run_playbook('zk_cluster_credentials.yml', extra_vars=extra_vars, diff=True, verbosity=3)
+    assert run.rc == 0, run.output()
+
+    registered = run.task('Register digest cluster, summarize unreadable tree')
+    assert registered['changed'] is True
+    # the credential's non-secret fields are shown in clear wherever they appear...
+    expected_auth = {'scheme': 'digest', 'username': MIGRATOR_USER, 'credential': 'migrator'}
+    assert registered['registration']['auth'] == expected_auth
+    assert registered['diff']['after']['auth'] == expected_auth
+    shown = registered['invocation']['module_args']['credentials']['migrator']
+    assert shown['type'] == 'digest' and shown['username'] == MIGRATOR_USER and shown['password'] != MIGRATOR_PASSWORD
+    # ...and the password nowhere: not in any result, not in the -vvv output
+    assert MIGRATOR_PASSWORD not in json.dumps(run.results)
+    assert MIGRATOR_PASSWORD not in run.stdout + run.stderr
+    assert read_record(zk_client_factory(zk_standalone), control_root + '/clusters/secured')['auth'] == expected_auth
+
+    # a value that is also a secret (here another credential's password) stays masked everywhere
+    decoyed = run.task('Register again, a password equal to the user name')
+    assert decoyed['changed'] is False
+    assert MIGRATOR_USER not in json.dumps(decoyed)
+    assert decoyed['registration']['auth']['scheme'] == 'digest'
+
+    # summarize: what the migrator may not read is reported, the rest counted
+    summary = registered['summary']
+    assert summary['unreadable_paths'] == ['/config/private', '/locked']
+    assert summary['total'] == {'persistent': 3, 'ephemeral': 0, 'bytes': 7, 'unreadable': 2}
+    subtrees = dict((entry['path'], entry) for entry in summary['subtrees'])
+    assert subtrees['/config'] == {'path': '/config', 'persistent': 2, 'ephemeral': 0, 'bytes': 7, 'ephemeral_share': 0.0,
+                                   'kind': 'persistent', 'unreadable': 1}
+    assert subtrees['/locked'] == {'path': '/locked', 'persistent': 0, 'ephemeral': 0, 'bytes': 0, 'ephemeral_share': 0.0,
+                                   'kind': 'unreadable', 'unreadable': 1}
+    assert subtrees['/services']['unreadable'] == 0 and subtrees['/services']['kind'] == 'persistent'
+    assert summary['suggested_paths'] == ['/services']
+    assert any('/config/private' in warning and 'READ' in warning for warning in registered.get('warnings', [])), registered

@@ -109,13 +109,88 @@ def test_inline_secrets_in_raw_options_are_masked(capsys):
 
 
 def test_credentials_option_is_never_returned(capsys):
-    # Every value of the no_log credentials option is masked wherever it appears, the user name
-    # included: a longer name keeps the assertion on the message readable.
+    # The secrets of the no_log credentials option are masked wherever they appear.
     args = {'name': 'x', 'state': 'absent', 'credentials': {'c': {'type': 'digest', 'username': 'migrator-user', 'password': SECRET}}}
     code, result = run_module(zk_cluster, args, capsys)
     assert code == 1
     assert SECRET not in json.dumps(result)
     assert 'control option is required' in result['msg']
+
+
+def test_credential_values_split_public_fields_from_secrets():
+    credentials = {
+        'digest': {'type': 'digest', 'username': 'migrator-user', 'password': SECRET},
+        'kafka': {'type': 'sasl', 'mechanism': 'GSSAPI', 'service': 'zookeeper', 'principal': 'kafka/host@REALM', 'password': 'sasl-pw'},
+        'tls': {'type': 'tls', 'key_password': 'key-pw'},
+        'odd': {'type': 'digest', 'username': 'u', 'password': 'p', 'unknown': 'unknown-field', 'nested': {'deep': 'deep-value'}},
+        'flat': 'a-string-entry',
+        'numbers': {'type': 'digest', 'username': 42, 'password': 1234},
+    }
+    public, secret = _module.credential_values(credentials)
+    assert public == {'digest', 'sasl', 'tls', 'migrator-user', 'GSSAPI', 'zookeeper', 'kafka/host@REALM', 'u'}
+    assert secret == {SECRET, 'sasl-pw', 'key-pw', 'p', 'unknown-field', 'deep-value', 'a-string-entry', '42', '1234'}
+    assert set(_module.PUBLIC_CREDENTIAL_FIELDS) == {'type', 'username', 'mechanism', 'service', 'principal'}
+
+
+def _module_with(argument_spec=None, **kwargs):
+    """A module on the current ``patch_module_args`` arguments (exit_json must run inside that context too)."""
+    return _module.ZkMigrationModule(argument_spec=argument_spec or zk_sync_info.argument_spec(), supports_check_mode=True, **kwargs)
+
+
+def test_only_credential_secrets_stay_masked(capsys):
+    args = {'credentials': {'c': {'type': 'digest', 'username': 'migrator-user', 'password': SECRET},
+                            't': {'type': 'tls', 'key_password': 'key-pw'}}}
+    with patch_module_args(args):
+        module = _module_with()
+        assert {SECRET, 'key-pw'} <= module.no_log_values
+        assert not {'digest', 'tls', 'migrator-user'} & module.no_log_values
+        with pytest.raises(SystemExit):
+            module.exit_json(changed=False, auth={'scheme': 'digest', 'username': 'migrator-user'}, echo='user migrator-user, password ' + SECRET)
+    out = capsys.readouterr().out
+    result = json.loads(out)
+    assert SECRET not in out and 'key-pw' not in out
+    assert result['auth'] == {'scheme': 'digest', 'username': 'migrator-user'}
+    assert result['echo'] == 'user migrator-user, password ********'
+    shown = result['invocation']['module_args']['credentials']
+    assert shown['c']['type'] == 'digest' and shown['c']['username'] == 'migrator-user' and shown['t']['type'] == 'tls'
+
+
+@pytest.mark.parametrize('args, raw', [
+    # another credential's password
+    ({'credentials': {'c': {'type': 'digest', 'username': 'shared-value', 'password': SECRET},
+                      'd': {'type': 'digest', 'username': 'other', 'password': 'shared-value'}}}, ()),
+    # the same credential's password
+    ({'credentials': {'c': {'type': 'digest', 'username': 'shared-value', 'password': 'shared-value'}}}, ()),
+    # a secret of another no_log option
+    ({'credentials': {'c': {'type': 'digest', 'username': 'shared-value', 'password': SECRET}},
+      'control': {'hosts': ['h:1'], 'auth': {'scheme': 'digest', 'username': 'x', 'password': 'shared-value'}}}, ()),
+    # an inline secret of a raw cluster option
+    ({'credentials': {'c': {'type': 'digest', 'username': 'shared-value', 'password': SECRET}},
+      'source': {'hosts': ['h:1'], 'auth': {'scheme': 'digest', 'username': 'x', 'password': 'shared-value'}},
+      'destination': {'hosts': ['h:2']}, 'paths': ['/a']}, ('source', 'destination')),
+])
+def test_a_public_credential_value_that_is_also_a_secret_stays_masked(args, raw, capsys):
+    spec = zk_verify.argument_spec() if raw else zk_sync_info.argument_spec()
+    with patch_module_args(args):
+        module = _module_with(spec, raw_cluster_options=raw)
+        assert 'shared-value' in module.no_log_values
+        assert 'digest' not in module.no_log_values
+        with pytest.raises(SystemExit):
+            module.exit_json(changed=False, echo='shared-value', scheme='digest')
+    out = capsys.readouterr().out
+    assert 'shared-value' not in out and json.loads(out)['scheme'] == 'digest'
+
+
+def test_invocation_log_still_leaves_out_the_whole_credentials_option(monkeypatch):
+    logged = []
+    monkeypatch.setattr(_module.ZkMigrationModule, 'log', lambda self, msg, log_args=None: logged.append((msg, log_args)))
+    with patch_module_args({'credentials': {'c': {'type': 'digest', 'username': 'migrator-user', 'password': SECRET}}}):
+        module = _module_with()
+    assert logged, 'the invocation was not logged'
+    msg, log_args = logged[0]
+    assert log_args['credentials'] == 'NOT_LOGGING_PARAMETER'
+    assert SECRET not in msg and 'migrator-user' not in msg
+    assert 'migrator-user' not in module.no_log_values  # narrowed only after the invocation was logged
 
 
 # -- error mapping -------------------------------------------------------------
@@ -244,3 +319,33 @@ def test_describe_differences_names_counts_and_first_paths():
               'differences': {'missing': ['/a', '/b'], 'data_mismatch': ['/c'], 'spot_check': ['/d']}}
     text = zk_verify.describe_differences(result)
     assert text == '2 missing (first: /a), 1 data_mismatch (first: /c), 1 spot_check_mismatch (first: /d)'
+
+
+def test_add_unreadable_counts_per_subtree_and_drops_suggestions():
+    summary = {
+        'depth': 1, 'truncated': False,
+        'total': {'persistent': 4, 'ephemeral': 0, 'bytes': 9},
+        'subtrees': [{'path': '/config', 'persistent': 3, 'ephemeral': 0, 'bytes': 9, 'ephemeral_share': 0.0, 'kind': 'persistent'},
+                     {'path': '/services', 'persistent': 1, 'ephemeral': 0, 'bytes': 0, 'ephemeral_share': 0.0, 'kind': 'persistent'}],
+        # a suggestion whose subtree entry was cut (truncated list) must not break the filter
+        'suggested_paths': ['/config', '/services', '/cut'],
+    }
+    out = zk_cluster.add_unreadable(summary, ['/locked', '/config/private', '/config/other/deep', '/cut/x'])
+    subtrees = dict((entry['path'], entry) for entry in out['subtrees'])
+    assert subtrees['/config']['unreadable'] == 2 and subtrees['/config']['kind'] == 'persistent'
+    assert subtrees['/services']['unreadable'] == 0
+    assert subtrees['/locked'] == {'path': '/locked', 'persistent': 0, 'ephemeral': 0, 'bytes': 0, 'ephemeral_share': 0.0,
+                                   'kind': 'unreadable', 'unreadable': 1}
+    assert [entry['path'] for entry in out['subtrees']] == ['/config', '/cut', '/locked', '/services']
+    assert out['suggested_paths'] == ['/services']
+    assert out['total']['unreadable'] == 4
+    assert out['unreadable_paths'] == ['/config/other/deep', '/config/private', '/cut/x', '/locked']
+
+
+def test_add_unreadable_without_unreadable_znodes_changes_only_the_shape():
+    summary = {'depth': 2, 'truncated': False, 'total': {'persistent': 1, 'ephemeral': 0, 'bytes': 0},
+               'subtrees': [{'path': '/a/b', 'persistent': 1, 'ephemeral': 0, 'bytes': 0, 'ephemeral_share': 0.0, 'kind': 'persistent'}],
+               'suggested_paths': ['/a/b']}
+    out = zk_cluster.add_unreadable(summary, [])
+    assert out['subtrees'][0]['unreadable'] == 0 and out['suggested_paths'] == ['/a/b']
+    assert out['unreadable_paths'] == [] and out['total']['unreadable'] == 0
