@@ -15,9 +15,15 @@ class ZkMigrationError(Exception):
 
     ``path`` names the znode concerned where there is one; ``cluster`` names
     the cluster (its registered name or its connect string, never credentials).
+
+    Each class says how an operator is told of it: ``title`` starts the
+    module's failure message (``'<title>: <error>'``) and ``advice``, where
+    set, ends it in parentheses.
     """
 
     kind = 'error'
+    title = 'ZooKeeper migration error'
+    advice = None
 
     def __init__(self, message, path=None, cluster=None):
         super(ZkMigrationError, self).__init__(message)
@@ -42,12 +48,14 @@ class ConfigError(ZkMigrationError):
     """Invalid user input: options, task specs, config or credentials files."""
 
     kind = 'config'
+    title = 'Invalid configuration'
 
 
 class SchemaError(ZkMigrationError):
     """A control-store record that is malformed or of a newer schema version."""
 
     kind = 'schema'
+    title = 'Unreadable control-store record'
 
 
 class ClusterUnreachableError(ZkMigrationError):
@@ -57,6 +65,7 @@ class ClusterUnreachableError(ZkMigrationError):
     """
 
     kind = 'unreachable'
+    title = 'Cluster unreachable'
 
     def __init__(self, message, path=None, cluster=None, failures=None):
         super(ClusterUnreachableError, self).__init__(message, path=path, cluster=cluster)
@@ -72,45 +81,54 @@ class AuthFailedError(ZkMigrationError):
     """Authentication was refused, or the identity lacks a permission it needs."""
 
     kind = 'auth'
+    title = 'Authentication or authorization failed'
 
 
 class NoNodeError(ZkMigrationError):
     """A znode that must exist does not."""
 
     kind = 'no_node'
+    title = 'Missing znode'
 
 
 class NodeExistsError(ZkMigrationError):
     """A znode to be created exists already."""
 
     kind = 'node_exists'
+    title = 'Znode already exists'
 
 
 class NotEmptyError(ZkMigrationError):
     """A znode to be deleted still has children."""
 
     kind = 'not_empty'
+    title = 'Znode not empty'
 
 
 class TooLargeError(ZkMigrationError):
     """Data or a request exceeds what the server accepts (jute.maxbuffer)."""
 
     kind = 'too_large'
+    title = 'Too large for the server'
 
 
 class UnsupportedByServerError(ZkMigrationError):
     """The server lacks an operation (for example multiRead on ZooKeeper 3.4)."""
 
     kind = 'unsupported'
+    title = 'Not supported by the server'
 
 
 class VersionConflictError(ZkMigrationError):
     """A conditional write lost a race: the node changed since it was read."""
 
     kind = 'version_conflict'
+    title = 'Concurrent change, nothing overwritten'
+    advice = 're-run the task'
 
 
 class FencedError(ZkMigrationError):
     """A write carried a stale fence epoch: another leader has taken over."""
 
     kind = 'fenced'
+    title = 'Fenced'

@@ -28,20 +28,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.zookeeper.migration.plugins.module_utils._errors import (
-    AuthFailedError,
-    ClusterUnreachableError,
-    ConfigError,
-    FencedError,
-    NodeExistsError,
-    NoNodeError,
-    NotEmptyError,
-    SchemaError,
-    TooLargeError,
-    UnsupportedByServerError,
-    VersionConflictError,
-    ZkMigrationError,
-)
+from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ClusterUnreachableError, ZkMigrationError
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import (
     HAS_KAZOO,
     KAZOO_IMPORT_ERROR,
@@ -398,37 +385,15 @@ class ZkMigrationModule(AnsibleModule):
         Only engine errors (``ZkMigrationError``) are turned into messages;
         anything else is reported as an unexpected error with its traceback.
         """
-        details = exc.to_dict() if isinstance(exc, ZkMigrationError) else None
-        if isinstance(exc, ClusterUnreachableError):
-            msg = 'Cluster unreachable: %s' % exc
-            if exc.failures:
+        if isinstance(exc, ZkMigrationError):
+            msg = '%s: %s' % (exc.title, exc)
+            if exc.advice:
+                msg = '%s (%s)' % (msg, exc.advice)
+            if isinstance(exc, ClusterUnreachableError) and exc.failures:
                 result.setdefault('failures', dict(exc.failures))
-        elif isinstance(exc, AuthFailedError):
-            msg = 'Authentication or authorization failed: %s' % exc
-        elif isinstance(exc, ConfigError):
-            msg = 'Invalid configuration: %s' % exc
-        elif isinstance(exc, SchemaError):
-            msg = 'Unreadable control-store record: %s' % exc
-        elif isinstance(exc, NoNodeError):
-            msg = 'Missing znode: %s' % exc
-        elif isinstance(exc, NodeExistsError):
-            msg = 'Znode already exists: %s' % exc
-        elif isinstance(exc, NotEmptyError):
-            msg = 'Znode not empty: %s' % exc
-        elif isinstance(exc, TooLargeError):
-            msg = 'Too large for the server: %s' % exc
-        elif isinstance(exc, UnsupportedByServerError):
-            msg = 'Not supported by the server: %s' % exc
-        elif isinstance(exc, VersionConflictError):
-            msg = 'Concurrent change, nothing overwritten: %s (re-run the task)' % exc
-        elif isinstance(exc, FencedError):
-            msg = 'Fenced: %s' % exc
-        elif isinstance(exc, ZkMigrationError):
-            msg = 'ZooKeeper migration error: %s' % exc
+            result.setdefault('error', exc.to_dict())
         else:
             msg = 'Unexpected error (%s): %s' % (type(exc).__name__, exc)
-        if details is not None:
-            result.setdefault('error', details)
         self.fail_json(msg=msg, exception=traceback.format_exc(), **result)
 
     @contextlib.contextmanager

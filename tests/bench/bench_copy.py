@@ -29,7 +29,6 @@ Run:  make bench   (or)   .venv/bin/python tests/bench/bench_copy.py [--nodes 10
 Nothing is asserted; the exit status is 0 even on a MISS (read the lines).
 """
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -37,23 +36,16 @@ import sys
 import tempfile
 import time
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COLLECTIONS_DIR = os.path.join(REPO_ROOT, '.cache', 'collections')
-COLLECTION_LINK = os.path.join(COLLECTIONS_DIR, 'ansible_collections', 'zookeeper', 'migration')
-if not os.path.exists(COLLECTION_LINK):
-    os.makedirs(os.path.dirname(COLLECTION_LINK), exist_ok=True)
-    os.symlink(REPO_ROOT, COLLECTION_LINK)
-for _path in (COLLECTIONS_DIR, REPO_ROOT):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+# First: it makes the collection (ansible_collections.zookeeper.migration) and tests.harness importable.
+from bench_common import REPO_ROOT, argument_parser, close_clients, cpu_seconds, rate
 
-from kazoo.security import ACL, Id, make_digest_acl, make_digest_acl_credential  # noqa: E402
+from kazoo.security import ACL, Id, make_digest_acl, make_digest_acl_credential
 
-from ansible_collections.zookeeper.migration.plugins.module_utils._apply import copy, snapshot_pair  # noqa: E402
-from ansible_collections.zookeeper.migration.plugins.module_utils._client import connect  # noqa: E402
-from ansible_collections.zookeeper.migration.plugins.module_utils._diff import diff_snapshots  # noqa: E402
-from ansible_collections.zookeeper.migration.plugins.module_utils._snapshot import take_snapshot  # noqa: E402
-from tests.harness.zkharness import ZkCluster  # noqa: E402
+from ansible_collections.zookeeper.migration.plugins.module_utils._apply import copy, snapshot_pair
+from ansible_collections.zookeeper.migration.plugins.module_utils._client import connect
+from ansible_collections.zookeeper.migration.plugins.module_utils._diff import diff_snapshots
+from ansible_collections.zookeeper.migration.plugins.module_utils._snapshot import take_snapshot
+from tests.harness.zkharness import ZkCluster
 
 SOURCE_ROOT = '/bench'
 PAYLOAD = 100
@@ -166,37 +158,22 @@ def _check_multi(results):
         raise RuntimeError('a benchmark clean-up multi failed: %r' % (errors[0],))
 
 
-def _cpu_ticks(pids):
-    total = 0
-    for pid in pids:
-        try:
-            with open('/proc/%d/stat' % pid) as handle:
-                fields = handle.read().rsplit(')', 1)[1].split()
-            total += int(fields[11]) + int(fields[12])      # utime + stime
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
-
-
 def wait_idle(clusters, quiet=0.1, timeout=60.0, interval=1.0):
     """Wait until the servers are idle (after a big clean-up they write snapshots and
     roll transaction logs for seconds): below ``quiet`` cores of CPU over ``interval``.
     Each measurement then starts from idle servers, whatever ran before it."""
     pids = [node.pid for cluster in clusters for node in cluster.nodes if node.pid]
-    hertz = os.sysconf('SC_CLK_TCK')
     deadline = time.monotonic() + timeout
-    before = _cpu_ticks(pids)
+    before = cpu_seconds(pids)
     while time.monotonic() < deadline:
         time.sleep(interval)
-        after = _cpu_ticks(pids)
-        if (after - before) / float(hertz) / interval < quiet:
+        after = cpu_seconds(pids)
+        if before is None or after is None:
+            return False    # a server is gone: there is no idleness to wait for (the figures will show it)
+        if (after - before) / interval < quiet:
             return True
         before = after
     return False
-
-
-def rate(count, seconds):
-    return count / seconds if seconds > 0 else float('inf')
 
 
 def measure_raw(client, creates, prefix):
@@ -250,8 +227,7 @@ def verdict(ok):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
-    parser.add_argument('--nodes', type=int, default=100000, help='znodes in the source tree (default 100000)')
+    parser = argument_parser(__doc__, nodes=100000, nodes_help='znodes in the source tree')
     parser.add_argument('--zkshell-nodes', type=int, default=10000, help='size of the subset zk-shell copies (one app, default 10000)')
     parser.add_argument('--repeat', type=int, default=2, help='rounds of (a), (b) and (d); the best round counts (default 2)')
     parser.add_argument('--skip-zkshell', action='store_true', help='do not run zk-shell (its rate is then unknown)')
@@ -395,10 +371,7 @@ def main():
     except KeyboardInterrupt:
         pass
     finally:
-        for client in (src, dst, cleaner):
-            if client is not None:
-                client.stop()
-                client.close()
+        close_clients((src, dst, cleaner))
         source_cluster.destroy()
         dest_cluster.destroy()
         shutil.rmtree(base_dir, ignore_errors=True)

@@ -22,29 +22,19 @@ Prints znodes (or ops) per second and ratios to the baseline. Nothing is
 asserted: figures are for reading, not for passing.
 """
 
-import argparse
 import collections
 import functools
-import os
-import sys
 import time
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COLLECTIONS_DIR = os.path.join(REPO_ROOT, '.cache', 'collections')
-COLLECTION_LINK = os.path.join(COLLECTIONS_DIR, 'ansible_collections', 'zookeeper', 'migration')
-if not os.path.exists(COLLECTION_LINK):
-    os.makedirs(os.path.dirname(COLLECTION_LINK), exist_ok=True)
-    os.symlink(REPO_ROOT, COLLECTION_LINK)
-for _path in (COLLECTIONS_DIR, REPO_ROOT):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+# First: it makes the collection (ansible_collections.zookeeper.migration) and tests.harness importable.
+from bench_common import argument_parser, close_clients, cluster_to_measure, cpu_seconds, rate
 
-from kazoo.client import KazooClient  # noqa: E402
+from kazoo.client import KazooClient
 
-from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol  # noqa: E402
+from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol
 
 try:
-    from ansible_collections.zookeeper.migration.plugins.module_utils._client import _poll_select  # noqa: E402
+    from ansible_collections.zookeeper.migration.plugins.module_utils._client import _poll_select
 except ImportError:  # _client.py not there (yet): skip that variant
     _poll_select = None
 
@@ -84,19 +74,8 @@ class Meter(object):
     def __init__(self, server_pids):
         self.server_pids = server_pids
 
-    def server_cpu(self):
-        total = 0.0
-        for pid in self.server_pids:
-            try:
-                with open('/proc/%d/stat' % pid) as handle:
-                    fields = handle.read().rsplit(')', 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / float(os.sysconf('SC_CLK_TCK'))
-            except (OSError, ValueError, IndexError):
-                return None
-        return total
-
     def measure(self, func, count):
-        server_before = self.server_cpu() if self.server_pids else None
+        server_before = cpu_seconds(self.server_pids) if self.server_pids else None
         cpu_before = time.process_time()
         start = time.perf_counter()
         func()
@@ -104,9 +83,9 @@ class Meter(object):
         cpu = time.process_time() - cpu_before
         server = None
         if server_before is not None:
-            server_after = self.server_cpu()
+            server_after = cpu_seconds(self.server_pids)
             server = None if server_after is None else (server_after - server_before) / count * 1e6
-        return count / wall, cpu / count * 1e6, server
+        return rate(count, wall), cpu / count * 1e6, server
 
 
 def windowed(calls, window=1000):
@@ -145,28 +124,16 @@ def make_client(hosts, variant):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--nodes', type=int, default=10000)
-    parser.add_argument('--hosts', help='connect string of a running 3.6+ server (default: start a standalone 3.8)')
+    parser = argument_parser(__doc__, nodes=10000,
+                             hosts_help='connect string of a running 3.6+ server (default: start a standalone 3.8)')
     parser.add_argument('--server-pid', type=int, action='append', default=[], help='pid(s) of the server(s), for server CPU per item')
     parser.add_argument('--ensemble', action='store_true', help='start a 3-node ensemble instead of a standalone server')
     parser.add_argument('--rounds', type=int, default=3, help='each method runs once per round, methods interleaved')
     parser.add_argument('--variants', default='default,select,poll', help='select functions to compare (default,select,poll)')
     args = parser.parse_args()
 
-    cluster = None
-    hosts = args.hosts
-    pids = list(args.server_pid)
-    if not hosts:
-        from tests.harness.zkharness import ZkCluster
-        cluster = ZkCluster('bench-protocol', size=3 if args.ensemble else 1).start()
-        hosts = cluster.hosts
-        pids = [node.pid for node in cluster.nodes]
-    try:
-        run(hosts, args, Meter(pids))
-    finally:
-        if cluster is not None:
-            cluster.destroy()
+    with cluster_to_measure('bench-protocol', args.hosts, size=3 if args.ensemble else 1) as (hosts, pids):
+        run(hosts, args, Meter(pids or args.server_pid))
 
 
 def run(hosts, args, meter):
@@ -209,12 +176,9 @@ def run(hosts, args, meter):
             for kind, method, variant, func in methods[shift:] + methods[:shift]:
                 measured[(kind, method, variant)].append(meter.measure(func, len(paths)))
     finally:
-        for zk in clients.values():
-            zk.stop()
-            zk.close()
+        close_clients(clients.values())
         loader.delete(BASE, recursive=True)
-        loader.stop()
-        loader.close()
+        close_clients([loader])
 
     baselines = {}
     for kind, method, variant, _func in methods:

@@ -26,28 +26,19 @@ Run::
 Nothing is asserted: figures are for reading.
 """
 
-import argparse
 import os
 import statistics
-import sys
 import threading
 import time
 import tracemalloc
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COLLECTIONS_DIR = os.path.join(REPO_ROOT, '.cache', 'collections')
-COLLECTION_LINK = os.path.join(COLLECTIONS_DIR, 'ansible_collections', 'zookeeper', 'migration')
-if not os.path.exists(COLLECTION_LINK):
-    os.makedirs(os.path.dirname(COLLECTION_LINK), exist_ok=True)
-    os.symlink(REPO_ROOT, COLLECTION_LINK)
-for _path in (COLLECTIONS_DIR, REPO_ROOT):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+# First: it makes the collection (ansible_collections.zookeeper.migration) and tests.harness importable.
+from bench_common import argument_parser, close_clients, cluster_to_measure, rate
 
-from kazoo.security import make_acl, make_digest_acl  # noqa: E402
+from kazoo.security import make_acl, make_digest_acl
 
-from ansible_collections.zookeeper.migration.plugins.module_utils import _client  # noqa: E402
-from ansible_collections.zookeeper.migration.plugins.module_utils._snapshot import (  # noqa: E402
+from ansible_collections.zookeeper.migration.plugins.module_utils import _client
+from ansible_collections.zookeeper.migration.plugins.module_utils._snapshot import (
     Snapshot,
     SnapshotBuilder,
     take_snapshot,
@@ -167,12 +158,12 @@ ROWS = []
 
 
 def report(label, count, best, median, baseline_rate=None):
-    rate = count / best
-    ratio = ' %7.1fx' % (rate / baseline_rate) if baseline_rate else '        '
-    line = '%-62s %8d znodes  best %8.0f/s  median %8.0f/s%s' % (label, count, rate, count / median, ratio)
+    best_rate = rate(count, best)
+    ratio = ' %7.1fx' % (best_rate / baseline_rate) if baseline_rate else '        '
+    line = '%-62s %8d znodes  best %8.0f/s  median %8.0f/s%s' % (label, count, best_rate, rate(count, median), ratio)
     ROWS.append(line)
     print(line, flush=True)
-    return rate
+    return best_rate
 
 
 def measure_memory(client, root, acl_clients=()):
@@ -220,27 +211,15 @@ def synthetic_memory(count=100000, data_size=100):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
-    parser.add_argument('--nodes', type=int, default=100000)
-    parser.add_argument('--hosts', help='an existing cluster (comma-separated host:port); default: start a 3-node ensemble')
+    parser = argument_parser(__doc__, nodes=100000,
+                             hosts_help='an existing cluster (comma-separated host:port); default: start a 3-node ensemble')
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--keep', action='store_true', help='keep the loaded tree (with --hosts)')
     args = parser.parse_args()
 
-    cluster = None
-    if args.hosts:
-        spec = {'name': 'bench', 'hosts': args.hosts}
-    else:
-        from tests.harness.zkharness import ZkCluster
-        cluster = ZkCluster('bench-snapshot', size=3).start()
-        spec = cluster.client_spec()
-    # The identity the digest-ACL'd part of the tree grants everything (it creates it).
-    spec['auth'] = {'scheme': 'digest', 'username': 'app', 'password': 'app-password'}
-    try:
-        run(spec, args)
-    finally:
-        if cluster is not None:
-            cluster.destroy()
+    with cluster_to_measure('bench-snapshot', args.hosts, size=3) as (hosts, _server_pids):
+        # The identity the digest-ACL'd part of the tree grants everything (it creates it).
+        run({'name': 'bench-snapshot', 'hosts': hosts, 'auth': {'scheme': 'digest', 'username': 'app', 'password': 'app-password'}}, args)
 
 
 def run(spec, args):
@@ -279,8 +258,7 @@ def run(spec, args):
             best, median, snap = timed(lambda: take_snapshot(slow, [BASE], with_acl=False), args.repeat)
             report('take_snapshot multiRead 500x4, no ACL, kazoo default select', len(snap), best, median, base_rate)
         finally:
-            slow.stop()
-            slow.close()
+            close_clients([slow])
         other = members[1] if len(members) > 1 else client
         best, median, snap = timed(lambda: snapshot_and_diff(client, other, parallel=False), args.repeat)
         report('snapshot both sides + diff, no ACL, one after the other (same cluster twice)', len(snap), best, median, base_rate)
@@ -301,15 +279,11 @@ def run(spec, args):
             for line in measure_memory(client, BASE, members[1:] + extra):
                 print(line, flush=True)
         finally:
-            for extra_client in extra:
-                extra_client.stop()
-                extra_client.close()
+            close_clients(extra)
         if not args.keep:
             delete_tree(client)
     finally:
-        for member_client in members:
-            member_client.stop()
-            member_client.close()
+        close_clients(members)
 
 
 if __name__ == '__main__':

@@ -60,6 +60,11 @@ import sys
 import threading
 import time
 
+# Run as a script (make, molecule) as well as imported as tests.harness.hosts.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from tests.harness.statefile import load_json_state, save_json_state  # noqa: E402
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CACHE_DIR = os.environ.get('ZK_HARNESS_CACHE', os.path.join(REPO_ROOT, '.cache'))
 
@@ -352,19 +357,11 @@ def ensure_ssh_key():
 # ---------------------------------------------------------------- state
 
 def _load_state():
-    try:
-        with open(STATE_FILE) as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return {}
+    return load_json_state(STATE_FILE)
 
 
 def _save_state(state):
-    os.makedirs(HOSTS_DIR, exist_ok=True)
-    tmp = STATE_FILE + '.tmp'
-    with open(tmp, 'w') as handle:
-        json.dump(state, handle, indent=2, sort_keys=True)
-    os.replace(tmp, STATE_FILE)
+    save_json_state(STATE_FILE, state)
 
 
 # ---------------------------------------------------------------- one host

@@ -3,7 +3,6 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Command line for the ZooKeeper harness: local clusters that outlive the command.
 
-    zkcli.py demo                  source (3 nodes, sample data) + destination (3 nodes)
     zkcli.py up NAME [--size N] [--version 3.4] [--digest-auth] [--tls]
     zkcli.py status                what runs, with connect strings
     zkcli.py down [NAME]           stop and remove one cluster, or all of them
@@ -21,26 +20,19 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from tests.harness.zkharness import CACHE_DIR, ZkCluster, load_sample_tree, four_letter_word  # noqa: E402
+from tests.harness.statefile import load_json_state, save_json_state  # noqa: E402
+from tests.harness.zkharness import CACHE_DIR, ZkCluster, four_letter_word  # noqa: E402
 
 STATE_DIR = os.path.join(CACHE_DIR, 'clusters')
 STATE_FILE = os.path.join(STATE_DIR, 'state.json')
 
 
 def _load_state():
-    try:
-        with open(STATE_FILE) as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return {}
+    return load_json_state(STATE_FILE)
 
 
 def _save_state(state):
-    os.makedirs(STATE_DIR, exist_ok=True)
-    tmp = STATE_FILE + '.tmp'
-    with open(tmp, 'w') as handle:
-        json.dump(state, handle, indent=2, sort_keys=True)
-    os.replace(tmp, STATE_FILE)
+    save_json_state(STATE_FILE, state)
 
 
 def _alive(pid):
@@ -119,34 +111,9 @@ def status():
     return state
 
 
-def demo():
-    """Source and destination clusters with sample data, for `make demo`."""
-    from kazoo.client import KazooClient
-    source, created = up('demo-source', size=3, quiet=True)
-    destination, _created = up('demo-destination', size=3, quiet=True)
-    if created:
-        client = KazooClient(hosts=source['hosts'], timeout=10)
-        client.start(timeout=30)
-        try:
-            summary = load_sample_tree(client, base='/app', services=4)
-            client.ensure_path('/config/global')
-            client.set('/config/global', b'{"feature_flags": ["a", "b"]}')
-        finally:
-            client.stop()
-            client.close()
-        print('loaded sample data into the source: %d persistent znodes under /app and /config' % (summary['persistent'] + 2))
-    print('')
-    print('source      (ZooKeeper 3.8, 3 nodes): %s' % source['hosts'])
-    print('destination (ZooKeeper 3.8, 3 nodes): %s' % destination['hosts'])
-    print('')
-    print('Try:  .venv/bin/zk-shell --run-once "tree /app" %s' % source['hosts'].split(',')[0])
-    print('Stop: make demo-down')
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest='command', required=True)
-    sub.add_parser('demo', help='source + destination clusters with sample data')
     p_up = sub.add_parser('up', help='start a cluster')
     p_up.add_argument('name')
     p_up.add_argument('--size', type=int, default=1)
@@ -158,9 +125,7 @@ def main(argv=None):
     sub.add_parser('status', help='list clusters and member modes')
     sub.add_parser('json', help='print the state file (connect strings, pids)')
     args = parser.parse_args(argv)
-    if args.command == 'demo':
-        demo()
-    elif args.command == 'up':
+    if args.command == 'up':
         up(args.name, size=args.size, version=args.version, digest_auth=args.digest_auth, tls=args.tls)
     elif args.command == 'down':
         down(args.name)
