@@ -585,13 +585,14 @@ class TaskRunner(object):
         daemon = self.daemon
         store = daemon.store
         clients = {}
+        connections = {}
         migrator_acls = {}
         try:
             for side in _sync.SIDES:
                 record = store.get_cluster(spec[side])
                 if record is None:
                     raise ConfigError('task %s: its %s cluster %r is not registered' % (self.name, side, spec[side]))
-                connection = _control.resolve_cluster_connection(record, daemon.credentials)
+                connection = connections[side] = _control.resolve_cluster_connection(record, daemon.credentials)
                 migrator_acls[side] = _sync.migrator_acl_for(connection)
                 clients[side] = _client.connect(_sync.connection_spec(connection))
             if election.leadership_lost.is_set() or self.changed.is_set():
@@ -602,7 +603,7 @@ class TaskRunner(object):
                                           batch_size=config['batch_size'], max_request_bytes=config['max_request_bytes'])
             engine = _sync.SyncEngine(spec, clients, store, daemon.daemon_id, control_epoch=election.sequence, options=options,
                                       metrics=daemon.metrics, leadership_lost=election.leadership_lost, cutover=cutover,
-                                      migrator_acls=migrator_acls)
+                                      migrator_acls=migrator_acls, session_factory=_sync.member_session_factory(connections))
             self.engine = engine
             if self.changed.is_set() or self.stopping.is_set():
                 return 'restart'

@@ -16,7 +16,7 @@ How a task runs
    on each task path, or one-shot kazoo data and child watches on every node
    (3.4/3.5). Every event only names a path; the path goes into a coalescing
    reconcile queue.
-3. **Baseline**: ``Baseline`` maps each synced path to an 8-byte hash of the
+3. **Baseline**: ``Baseline`` maps each synced path to a 60-bit hash of the
    data both sides held when they were last equal. It tells which side
    changed since (its data no longer hashes to the baseline), whether a
    missing node was deleted (it had a baseline) or never synced (it had
@@ -37,9 +37,16 @@ How a task runs
    back) catches what no watch reports (setACL fires none) and anything lost
    while disconnected.
 
-Threads: kazoo's watch threads only put paths into the queue; one worker
-thread owns the baseline, reads, decides and writes; a status thread writes
-the task status every few seconds (it also covers a long initial copy).
+Threads: kazoo's connection threads only put paths into the queue; one
+worker thread owns the baseline, reads, decides, and accounts for the writes,
+which a helper thread per batch sends (so that the next batch's reads overlap
+them); a status thread writes the task status every few seconds (it also
+covers a long initial copy).
+
+Sessions: the watches live on the main session of each side; with a
+``session_factory`` the streaming reads go through a second session on the
+same member (``SyncEngine._io_client``), so they neither queue behind the
+watch events nor behind the previous batch's writes.
 """
 
 import hashlib
@@ -47,11 +54,14 @@ import heapq
 import itertools
 import json
 import logging
+import socket
+import ssl
 import struct
 import threading
 import time
 import traceback
-from collections import OrderedDict, deque
+import zlib
+from collections import deque
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import (
     ClusterUnreachableError,
@@ -89,6 +99,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils import _apply
 from ansible_collections.zookeeper.migration.plugins.module_utils import _control
 from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol
 from ansible_collections.zookeeper.migration.plugins.module_utils import _snapshot
+from ansible_collections.zookeeper.migration.plugins.module_utils import _client
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import DEFAULT_MAX_REQUEST_BYTES, translate_error
 
 
@@ -113,6 +124,10 @@ DELETE = 'delete'            # delete on ``target``
 SKIP = 'skip'                # never touched (ephemeral or type mismatch)
 LEFTOVER = 'leftover'        # only on the replica since before the task: reported, left alone
 
+# A batch grows up to BACKLOG_BATCH_FACTOR x batch_size paths (at most MAX_BACKLOG_BATCH) while a backlog waits.
+BACKLOG_BATCH_FACTOR = 8
+MAX_BACKLOG_BATCH = 8000
+
 WATCH_PERSISTENT = 'persistent_recursive'
 WATCH_PER_NODE = 'per_node'
 
@@ -125,19 +140,26 @@ class _NoStat(object):
 
 _NO_STAT = _NoStat()
 
-_BASELINE_MAGIC = b'ZKMB\x01'
+# Format 2 holds 60-bit hashes; format 1 (earlier versions) held 64-bit ones, read back as their top 60 bits.
+_BASELINE_MAGIC = b'ZKMB\x02'
+_BASELINE_MAGIC_64 = b'ZKMB\x01'
 _ENTRY_HEADER = struct.Struct('>HQ')
 _META_LEN = struct.Struct('>I')
 
 
 def hash64(data_hash):
-    """The 64-bit baseline key of a 16-byte ``_snapshot`` data hash."""
-    return int.from_bytes(data_hash[:8], 'big')
+    """The baseline hash of a 16-byte ``_snapshot`` data hash: its top 60 bits.
+
+    60 bits, not 64: CPython stores an int below 2**60 in 32 bytes and a
+    larger one in 48 (its allocator rounds 36 up), and the baseline holds
+    one per tracked znode.
+    """
+    return int.from_bytes(data_hash[:8], 'big') >> 4
 
 
 def data_hash64(data):
-    """The 64-bit baseline hash of raw data (the same as ``hash64(hash_data(data))``)."""
-    return int.from_bytes(_snapshot.hash_data(data or b'')[:8], 'big')
+    """The baseline hash of raw data (the same as ``hash64(hash_data(data))``)."""
+    return int.from_bytes(_snapshot.hash_data(data or b'')[:8], 'big') >> 4
 
 
 # --------------------------------------------------------------------------
@@ -181,12 +203,16 @@ class Baseline(object):
     def __contains__(self, path):
         return path in self.entries
 
-    def encode(self):
-        """Serialise (the control store compresses it): magic, JSON meta, then (len, hash, path) records.
+    def encode(self, compress=False):
+        """Serialise: magic, JSON meta, then (len, hash, path) records; with ``compress``, as one zlib stream.
 
-        Built in one bytearray: a list of per-entry parts would hold two
-        objects per path at once, a large transient peak for big baselines.
+        Compressed as it is built, in 64 KiB pieces: a million paths encode
+        to ~30 MB, and building that whole, copying it to bytes and
+        compressing the copy held three such buffers at once (the engine
+        checkpoints compressed, and stores the result as is).
         """
+        compressor = zlib.compressobj(6) if compress else None
+        parts = []
         meta = json.dumps(self.meta, sort_keys=True).encode('utf-8')
         out = bytearray(_BASELINE_MAGIC)
         out += _META_LEN.pack(len(meta))
@@ -196,12 +222,25 @@ class Baseline(object):
             raw = path.encode('utf-8')
             out += pack(len(raw), value)
             out += raw
-        return bytes(out)
+            if compressor is not None and len(out) >= 65536:
+                parts.append(compressor.compress(out))
+                del out[:]
+        if compressor is None:
+            return bytes(out)
+        parts.append(compressor.compress(out))
+        parts.append(compressor.flush())
+        return b''.join(parts)
 
     @classmethod
     def decode(cls, blob):
-        """Read what ``encode`` wrote; ``SchemaError`` when it is not a baseline of this format."""
-        if not blob.startswith(_BASELINE_MAGIC):
+        """Read what ``encode`` wrote (compressed or not); ``SchemaError`` when it is not a baseline of this format."""
+        if blob[:1] == b'\x78':    # a zlib stream (the magic starts with 'Z')
+            try:
+                blob = zlib.decompress(blob)
+            except zlib.error as exc:
+                raise SchemaError('the checkpointed sync baseline is corrupt (%s)' % exc)
+        legacy = blob.startswith(_BASELINE_MAGIC_64)
+        if not legacy and not blob.startswith(_BASELINE_MAGIC):
             raise SchemaError('the checkpointed sync baseline has an unknown format (written by a newer version?)')
         offset = len(_BASELINE_MAGIC)
         try:
@@ -216,7 +255,7 @@ class Baseline(object):
             while offset < end:
                 length, value = unpack(blob, offset)
                 offset += size
-                entries[blob[offset:offset + length].decode('utf-8')] = value
+                entries[blob[offset:offset + length].decode('utf-8')] = value >> 4 if legacy else value
                 offset += length
         except (struct.error, ValueError, UnicodeDecodeError) as exc:
             raise SchemaError('the checkpointed sync baseline is corrupt (%s)' % exc)
@@ -237,10 +276,19 @@ class ReconcileQueue(object):
     in first-queued order; ``put(path, delay=s)`` parks a path until then
     (a write that failed for a reason that needs time, e.g. a missing parent).
     Thread-safe: watch threads put, the worker takes.
+
+    Memory: a backlog of hundreds of thousands of paths is normal while a
+    bulk load streams in, so a waiting path costs one dict entry (path ->
+    enqueue time) and one deque slot; the order of the deque is the queue
+    order, and counters of what went in and came out of it stand for
+    sequence numbers (``mark``).
     """
 
     def __init__(self):
-        self._ready = OrderedDict()     # path -> (enqueue monotonic time, sequence)
+        self._ready = {}                # path -> enqueue monotonic time; exactly the paths in _order
+        self._order = deque()           # ready paths, first queued first
+        self._appended = 0              # paths ever appended to _order
+        self._taken = 0                 # paths ever taken off the head of _order
         self._delayed = []              # heap of (due, sequence, path, first_time)
         self._delayed_paths = {}
         self._cond = threading.Condition()
@@ -257,14 +305,23 @@ class ReconcileQueue(object):
             with self._cond:
                 self._cond.notify()
 
+    def _add(self, path, first):
+        if path not in self._ready:
+            self._ready[path] = first
+            self._order.append(path)
+            self._appended += 1
+
+    def _pop(self):
+        path = self._order.popleft()
+        self._taken += 1
+        return path, self._ready.pop(path)
+
     def _drain_inbox(self):
         inbox = self._inbox
-        ready = self._ready
+        add = self._add
         while inbox:
             path, first = inbox.popleft()
-            if path not in ready:
-                self._seq += 1
-                ready[path] = (first, self._seq)
+            add(path, first)
 
     def put(self, path, delay=0.0, since=None):
         """Queue ``path`` (now, or after ``delay`` seconds); ``since`` keeps an older enqueue time."""
@@ -283,35 +340,35 @@ class ReconcileQueue(object):
                 self._cond.notify()
                 return
             if path not in self._ready:
-                self._ready[path] = (since if since is not None else now, self._seq)
+                self._add(path, since if since is not None else now)
                 self._cond.notify()
 
     def put_many(self, paths):
         now = time.monotonic()
         with self._cond:
-            ready = self._ready
+            add = self._add
             for path in paths:
-                if path not in ready:
-                    self._seq += 1
-                    ready[path] = (now, self._seq)
+                add(path, now)
             self._cond.notify()
 
     def mark(self):
-        """A sequence number: ``drop_before(mark)`` later drops what was queued before this call."""
+        """A mark: ``drop_before(mark)`` later drops what was queued before this call."""
         with self._cond:
             self._drain_inbox()
             self._seq += 1
-            return self._seq
+            return (self._appended, self._seq)
 
     def drop_before(self, mark):
         """Forget paths queued before ``mark`` (a full reconcile has covered them); returns how many."""
+        appended, seq = mark
         with self._cond:
             self._drain_inbox()
-            stale = [path for path, (_t, seq) in self._ready.items() if seq < mark]
-            for path in stale:
-                del self._ready[path]
-            kept = [item for item in self._delayed if item[1] >= mark]
-            dropped = len(stale) + len(self._delayed) - len(kept)
+            stale = 0
+            while self._taken < appended and self._order:
+                self._pop()
+                stale += 1
+            kept = [item for item in self._delayed if item[1] >= seq]
+            dropped = stale + len(self._delayed) - len(kept)
             heapq.heapify(kept)
             self._delayed = kept
             self._delayed_paths = dict((item[2], item[0]) for item in kept)
@@ -323,9 +380,7 @@ class ReconcileQueue(object):
             due, _seq, path, first = heapq.heappop(delayed)
             if self._delayed_paths.get(path) == due:
                 del self._delayed_paths[path]
-                if path not in self._ready:
-                    self._seq += 1
-                    self._ready[path] = (first, self._seq)
+                self._add(path, first)
 
     def take(self, max_items, timeout=None):
         """Up to ``max_items`` ``(path, enqueue_time)`` pairs; waits up to ``timeout`` seconds for the first."""
@@ -337,10 +392,9 @@ class ReconcileQueue(object):
                 self._promote(now)
                 if self._ready:
                     out = []
-                    ready = self._ready
-                    while ready and len(out) < max_items:
-                        path, (first, _seq) = ready.popitem(last=False)
-                        out.append((path, first))
+                    pop = self._pop
+                    for _index in range(min(max_items, len(self._ready))):
+                        out.append(pop())
                     return out
                 wait = None if deadline is None else deadline - now
                 if self._delayed:
@@ -368,7 +422,7 @@ class ReconcileQueue(object):
             self._drain_inbox()
             if not self._ready:
                 return 0.0
-            first = min(t for t, _s in self._ready.values()) if len(self._ready) < 4096 else next(iter(self._ready.values()))[0]
+            first = min(self._ready.values()) if len(self._ready) < 4096 else self._ready[self._order[0]]
             return max(0.0, time.monotonic() - first)
 
     def __len__(self):
@@ -705,6 +759,12 @@ class _InlineEvents(object):
     there. Anything else (other paths, paths with kazoo one-shot watchers, the
     re-arm notices) goes down the usual chain. Without the expected kazoo
     internals it installs nothing and ``_protocol``'s callbacks do the work.
+
+    It also makes the connection read the socket in large chunks
+    (``_BufferedSocketReads``) and, after each event, takes the watch events
+    already buffered behind it in one go: kazoo's loop otherwise costs three
+    ``poll`` and two ``recv`` calls per message, which bounded one session to
+    ~5-6k events/s on the 2-CPU test machine.
     """
 
     _EVENT_TYPES = (1, 2, 3)   # NodeCreated, NodeDeleted, NodeDataChanged
@@ -723,29 +783,155 @@ class _InlineEvents(object):
         data_watchers = client._data_watchers    # pylint: disable=protected-access
         child_watchers = client._child_watchers  # pylint: disable=protected-access
         unchroot = client.unchroot
-        deserialize = _Watch.deserialize
         event_types = self._EVENT_TYPES
+        unpack_event = _WATCH_EVENT.unpack_from
+        event_size = _WATCH_EVENT.size
         adapter = self
 
-        def read_watch_event(buffer, offset):
+        def one_event(buffer, offset):
             if adapter.active:
-                watch = deserialize(buffer, offset)[0]
-                path = watch.path
-                if watch.type in event_types and path not in data_watchers and path not in child_watchers:
-                    for exact, prefix in prefixes:
-                        if path == exact or path.startswith(prefix):
-                            local = unchroot(path)
-                            counters['watch_events'] += 1
-                            if accept(local):
-                                post(local)
-                            return None
+                kind, _state, length = unpack_event(buffer, offset)
+                if kind in event_types and length > 0:
+                    start = offset + event_size
+                    path = buffer[start:start + length].decode('utf-8')
+                    if path not in data_watchers and path not in child_watchers:
+                        for exact, prefix in prefixes:
+                            if path == exact or path.startswith(prefix):
+                                local = unchroot(path)
+                                counters['watch_events'] += 1
+                                if accept(local):
+                                    post(local)
+                                return None
             return inner(buffer, offset)
+
+        reads = _BufferedSocketReads.install(client)
+
+        def read_watch_event(buffer, offset):
+            one_event(buffer, offset)
+            if reads is not None:
+                # the watch events buffered right behind this one, without a round of kazoo's loop each
+                for message in reads.take_watch_events():
+                    one_event(message, _REPLY_HEADER_SIZE)
+            return None
         connection._read_watch_event = read_watch_event  # pylint: disable=protected-access
         self.active = True
 
     def stop(self):
         # The wrapper stays (others may have wrapped it since); inactive, it only passes events on.
         self.active = False
+
+
+_WATCH_EVENT = struct.Struct('>iii')    # type, state, path length (the path follows)
+_REPLY_HEADER = struct.Struct('>iqi')   # xid, zxid, err
+_REPLY_HEADER_SIZE = _REPLY_HEADER.size
+_MESSAGE_LENGTH = struct.Struct('>i')
+_WATCH_XID = -1
+
+
+class _BufferedSocketReads(object):
+    """kazoo's connection reads, served from large ``recv`` chunks.
+
+    kazoo reads each message with two ``recv`` calls (its length, then its
+    body), each after a ``poll``. This replaces the connection's ``_read``
+    with one that fills a buffer with whatever the socket holds (up to
+    256 KiB) and serves messages from it, and wraps the handler's ``select``
+    so that a complete message waiting in the buffer counts as readable (the
+    other descriptors are still polled, without waiting, so requests keep
+    going out). The buffer belongs to one socket: a reconnect starts afresh.
+    Installed once per client; nothing when kazoo's internals differ.
+    """
+
+    CHUNK = 256 * 1024
+
+    def __init__(self, connection, handler):
+        self.connection = connection
+        self.sock = None
+        self.data = b''
+        self.pos = 0
+        self.inner_select = handler.select
+
+    @classmethod
+    def install(cls, client):
+        connection = getattr(client, '_connection', None)
+        handler = getattr(client, 'handler', None)
+        existing = getattr(connection, '_zkm_buffered_reads', None)
+        if existing is not None:
+            return existing
+        if connection is None or handler is None or not hasattr(connection, '_read') or not hasattr(connection, '_socket_error_handling') \
+                or getattr(handler, 'name', None) != 'sequential_threading_handler':
+            return None
+        reads = cls(connection, handler)
+        connection._read = reads.read  # pylint: disable=protected-access
+        handler.select = reads.select
+        connection._zkm_buffered_reads = reads  # pylint: disable=protected-access
+        return reads
+
+    def _complete_message(self):
+        """True when the current socket has a whole message in the buffer (or TLS data decrypted, not yet read)."""
+        sock = self.sock
+        if sock is not self.connection._socket:  # pylint: disable=protected-access
+            return False
+        available = len(self.data) - self.pos
+        if available >= 4 and available >= 4 + _MESSAGE_LENGTH.unpack_from(self.data, self.pos)[0]:
+            return True
+        pending = getattr(sock, 'pending', None)
+        return pending is not None and pending() > 0
+
+    def select(self, rlist, wlist, xlist, timeout=None):
+        sock = self.sock
+        if sock is not None and rlist and sock in rlist and self._complete_message():
+            readable, writable, other = self.inner_select(rlist, wlist, xlist, 0)
+            if sock not in readable:
+                readable = [sock] + list(readable)
+            return readable, writable, other
+        return self.inner_select(rlist, wlist, xlist, timeout)
+
+    def read(self, length, timeout):
+        connection = self.connection
+        sock = connection._socket  # pylint: disable=protected-access
+        if sock is not self.sock:
+            self.sock, self.data, self.pos = sock, b'', 0
+        if len(self.data) - self.pos >= length:
+            start = self.pos
+            self.pos = start + length
+            return self.data[start:self.pos]
+        with connection._socket_error_handling():  # pylint: disable=protected-access
+            parts = [self.data[self.pos:]]
+            have = len(parts[0])
+            while have < length:
+                if not (hasattr(sock, 'pending') and sock.pending() > 0):
+                    if not self.inner_select([sock], [], [], timeout)[0]:
+                        raise connection.handler.timeout_exception('socket time-out during read')
+                try:
+                    chunk = sock.recv(max(self.CHUNK, length - have))
+                except ssl.SSLError as exc:
+                    if exc.errno in (ssl.SSL_ERROR_WANT_READ, ssl.SSL_ERROR_WANT_WRITE):
+                        continue
+                    raise
+                if not chunk:
+                    self.data, self.pos = b'', 0
+                    raise kazoo_exceptions.ConnectionDropped('socket connection broken')
+                parts.append(chunk)
+                have += len(chunk)
+            data = b''.join(parts)
+            self.data, self.pos = data, length
+            return data[:length]
+
+    def take_watch_events(self):
+        """Bodies of the complete watch-event messages at the head of the buffer, taken out of it."""
+        out = []
+        data = self.data
+        pos = self.pos
+        end = len(data)
+        unpack_length = _MESSAGE_LENGTH.unpack_from
+        while end - pos >= 8:
+            (length,) = unpack_length(data, pos)
+            if end - pos - 4 < length or length < _REPLY_HEADER_SIZE or unpack_length(data, pos + 4)[0] != _WATCH_XID:
+                break
+            out.append(data[pos + 4:pos + 4 + length])
+            pos += 4 + length
+        self.pos = pos
+        return out
 
 
 class _Side(object):
@@ -771,6 +957,13 @@ class _Side(object):
         self.down_since = None
         self.listener = None
         self.backoff = 0.0
+        # The data session (see SyncEngine._io_client): the reads of the streaming batches.
+        self.io = client
+        self.data_client = None
+        self.data_peer = None
+        self.data_opening = None
+        self.data_ready = None
+        self.data_retry_at = 0.0
 
     @property
     def watch_mode(self):
@@ -794,6 +987,9 @@ class EngineOptions(object):
         self.status_interval = float(status_interval)
         self.checkpoint_interval = float(checkpoint_interval)
         self.batch_size = int(batch_size)
+        # While a backlog waits, a batch takes up to this many paths: a batch costs about two round trips
+        # (read, then write) whatever its size, so under load only larger batches keep up.
+        self.max_batch_paths = max(self.batch_size, min(BACKLOG_BATCH_FACTOR * self.batch_size, MAX_BACKLOG_BATCH))
         self.max_request_bytes = int(max_request_bytes)
         self.max_batch_bytes = int(max_batch_bytes) if max_batch_bytes else self.max_request_bytes // 2
         self.rearm_timeout = float(rearm_timeout)
@@ -849,10 +1045,17 @@ class SyncEngine(object):
     * ``migrator_acls``: ``{'source': acl, 'destination': acl}``, the ACL
       entries naming the migration identity on each side (for ``acl_mode:
       grant_migrator``).
+    * ``session_factory``: ``factory(side, peer)`` -> a started client on
+      the member at ``peer`` (``(ip, port)``), or None
+      (``member_session_factory``). With it, each side gets a second
+      session, on the same member as its main session, for the streaming
+      reads (see ``_io_client``). Without it (or while the second session
+      is not on the main session's member) everything goes through
+      ``clients``.
     """
 
     def __init__(self, spec, clients, store, daemon_id, control_epoch=None, options=None, metrics=None, leadership_lost=None,
-                 cutover=None, migrator_acls=None, cluster_names=None, logger=None):
+                 cutover=None, migrator_acls=None, cluster_names=None, logger=None, session_factory=None):
         if not HAS_KAZOO:
             raise ConfigError('the sync engine needs the kazoo Python library')
         self.spec = spec
@@ -867,8 +1070,13 @@ class SyncEngine(object):
         names = cluster_names or {SOURCE: spec['source'], DESTINATION: spec['destination']}
         acls = migrator_acls or {}
         self.sides = dict((side, _Side(side, clients[side], names[side], acls.get(side))) for side in SIDES)
+        self.session_factory = session_factory
         self.paths = list(spec['paths'])
         self.path_filter = _snapshot.PathFilter(spec.get('exclude') or (), self.options.control_root)
+        # Without globs the filter is a few fixed subtrees: two string tests each, instead of one lookup per ancestor
+        # (this runs for every watch event).
+        self._excluded_subtrees = None if self.path_filter.regex is not None else [
+            (fixed, fixed.rstrip('/') + '/') for fixed in self.path_filter.fixed]
         self.sync_acl = bool(spec.get('sync_acl', True))
         self.acl_mode = spec.get('acl_mode', 'verbatim')
         self.policy = spec.get('conflict', 'source_wins')
@@ -898,6 +1106,8 @@ class SyncEngine(object):
         self._reconcile_again = False
         self._reconcile_retry_at = 0.0
         self._touched = None
+        self._writes_in_flight = []
+        self._in_flight_paths = set()
         self.leftover_paths = set()
         self.seq_parents_pending = set()
         self._status_thread = None
@@ -944,7 +1154,13 @@ class SyncEngine(object):
                 break
         else:
             return False
-        return not self.path_filter.excluded(path)
+        subtrees = self._excluded_subtrees
+        if subtrees is None:
+            return not self.path_filter.excluded(path)
+        for exact, prefix in subtrees:
+            if path == exact or path.startswith(prefix):
+                return False
+        return True
 
     def _probe(self):
         for side in self.sides.values():
@@ -1099,7 +1315,8 @@ class SyncEngine(object):
             self._start_full_reconcile('start')
             self._loop()
         except EngineStopped:
-            self._drain_checkpoint()
+            if self._drain_writes():
+                self._drain_checkpoint()
         except FencedError as exc:
             self.stopped_reason = 'fenced'
             self._record_error(exc)
@@ -1113,12 +1330,15 @@ class SyncEngine(object):
             self._stop_watches()
             self.stop_event.set()
             self.queue.wake()
+            for job in self._writes_in_flight:
+                job['thread'].join(5.0)
             if self._status_thread.is_alive():
                 self._status_thread.join(5.0)
             for side in self.sides.values():
                 if side.listener is not None:
                     side.client.remove_listener(side.listener)
                     side.listener = None
+            self._close_data_sessions()
         return self.stopped_reason or 'stopped'
 
     def stop(self, reason='stopped'):
@@ -1163,9 +1383,12 @@ class SyncEngine(object):
             if not all(side.connected.is_set() for side in self.sides.values()):
                 self.stop_event.wait(0.1)
                 continue
-            items = self.queue.take(options.batch_size, timeout=0.2)
+            # with writes in flight, look for more work without waiting: else account for those writes first
+            items = self.queue.take(options.max_batch_paths, timeout=0.0 if self._writes_in_flight else 0.2)
             if items:
                 self._process(items)
+            elif self._writes_in_flight:
+                self._finish_writes()
             elif not self.streaming and self._reconcile is None and not self._reconcile_again and self.queue.ready_count() == 0:
                 self._finish_initial()
 
@@ -1205,6 +1428,21 @@ class SyncEngine(object):
         self._checkpoint(wait=True)
         self.log.info('task %s: initial sync complete, %d paths in sync, %d only on the %s (left alone)', self.task,
                       len(self.baseline), len(self.leftover_paths), _other(self.authority), extra={'task': self.task})
+
+    def _drain_writes(self):
+        """On stop: wait for the writes in flight and record what they did (the checkpoint that follows keeps it).
+
+        Returns False when they failed on the fence (another leader owns the task: no final checkpoint).
+        """
+        try:
+            self._finish_writes()
+        except FencedError as exc:
+            self.stopped_reason = 'fenced'
+            self.log.warning('task %s: %s; stopping', self.task, exc, extra={'task': self.task})
+            return False
+        except Exception as exc:  # pylint: disable=broad-except
+            self.log.info('task %s: writes in flight at stop: %s', self.task, exc, extra={'task': self.task})
+        return True
 
     def _drain_checkpoint(self):
         """On stop: the last checkpoint, unless leadership is already gone (a newer leader owns the baseline)."""
@@ -1452,6 +1690,79 @@ class SyncEngine(object):
                                            max_request_bytes=self.options.max_request_bytes, cluster=side.cluster)
                 self._check_fenced(result, side)
 
+    # -- data sessions ---------------------------------------------------------------
+    def _io_client(self, side):
+        """The client a streaming batch reads ``side`` with: its data session when that is usable, else its main client.
+
+        Reads go through a session of their own: replies on the main session
+        queue behind its watch events, and a server answers one session's
+        reads only after that session's pending writes, so reads there could
+        not overlap the previous batch's writes. Writes stay on the main
+        session.
+
+        The data session is usable while it is connected to the member the
+        main session is connected to: that member applied every change it
+        reported (and every write it acknowledged) before sending the event
+        or the reply, so a read there sees it. A session on another member
+        may lag behind, and a read could then find the old data and record
+        it as in sync.
+        """
+        if self.session_factory is None or side.node_watcher is not None or not self.streaming:
+            return side.client
+        ready, side.data_ready = side.data_ready, None
+        if ready is not None:
+            old = side.data_client
+            side.data_client, side.data_peer = ready
+            if old is not None:
+                _close_later(old)
+        peer = _peer(side.client)
+        data = side.data_client
+        if data is not None and peer is not None and peer == side.data_peer and data.connected and _peer(data) == peer:
+            return data
+        if peer is not None and side.data_opening is None and time.monotonic() >= side.data_retry_at:
+            self._open_data_session(side, peer)
+        return side.client
+
+    def _open_data_session(self, side, peer):
+        """Connect a data session to ``peer`` in the background; the worker picks it up (``_io_client``)."""
+        factory = self.session_factory
+        side.data_retry_at = time.monotonic() + 5.0
+
+        def connect():
+            client = None
+            try:
+                client = factory(side.name, peer)
+                if client is not None:
+                    _protocol.tune_client(client)
+            except Exception as exc:  # pylint: disable=broad-except
+                self.log.info('task %s: no data session to %s:%s on the %s (%s); reading through the main session',
+                              self.task, peer[0], peer[1], side.name, exc, extra={'task': self.task})
+                client = None
+            try:
+                if client is not None:
+                    if self.stop_event.is_set():
+                        _close_later(client)
+                    else:
+                        side.data_ready = (client, peer)
+            finally:
+                # cleared last: _close_data_sessions joins this thread while it is set, then finds data_ready
+                side.data_opening = None
+        thread = threading.Thread(target=connect, name='data-session-%s-%s' % (self.task, side.name))
+        thread.daemon = True
+        side.data_opening = thread
+        thread.start()
+
+    def _close_data_sessions(self):
+        for side in self.sides.values():
+            opening = side.data_opening
+            if opening is not None:
+                opening.join(10.0)
+            for client in (side.data_client, (side.data_ready or (None,))[0]):
+                if client is not None:
+                    _client._stop_quietly(client)  # pylint: disable=protected-access
+            side.data_client = side.data_ready = None
+            side.io = side.client
+
     # -- streaming -----------------------------------------------------------------
     def _submit_read(self, side, paths):
         """Send the reads of ``paths`` on ``side``; returns a function that waits and gives ``{path: NodeState or None}``.
@@ -1461,7 +1772,7 @@ class SyncEngine(object):
         watch (which re-arms it); others use multiRead where the server has
         it, else pipelined plain reads.
         """
-        client = side.client
+        client = side.io
         if side.node_watcher is not None:
             watcher = side.node_watcher
             watch = watcher._on_watch  # pylint: disable=protected-access
@@ -1508,24 +1819,49 @@ class SyncEngine(object):
         return out
 
     def _process(self, items):
-        """Reconcile a batch of queued paths: read both sides, decide, write what differs."""
+        """Reconcile a batch of queued paths: read both sides, decide, write what differs.
+
+        Pipelined one batch deep: the writes of a batch are sent and left in
+        flight; the next batch's reads go out before they are awaited, so
+        under load a batch costs about one round trip instead of two. A path
+        whose write is still in flight waits in the queue for the next batch
+        (reading it now would find the version before that write).
+        """
+        in_flight = self._writes_in_flight
+        if in_flight:
+            busy = self._in_flight_paths
+            held = [item for item in items if item[0] in busy]
+            if held:
+                items = [item for item in items if item[0] not in busy]
+                for path, first in held:
+                    self.queue.put(path, since=first)
+                if not items:
+                    self._finish_writes()
+                    return
         paths = [path for path, _first in items]
         first_seen = dict(items)
         if self._touched is not None:
             self._touched.update(paths)
         self.counters['batches'] += 1
         self.counters['batch_paths'] += len(paths)
+        if in_flight and any(side.data_ready is not None for side in self.sides.values()):
+            self._finish_writes()       # a data session is about to be replaced: nothing may be in flight on the old one
+        for side in self.sides.values():
+            side.io = self._io_client(side)
         started = time.monotonic()
         try:
             collectors = [(side.name, self._submit_read(side, paths)) for side in self.sides.values()]
+            self._finish_writes()
             states = dict((name, collect()) for name, collect in collectors)
         except (ClusterUnreachableError, kazoo_exceptions.ConnectionLoss, kazoo_exceptions.SessionExpiredError,
                 kazoo_exceptions.ConnectionClosedError) as exc:
+            self._finish_writes()
             self._requeue(items, self.options.retry_delay)
             self._record_error(translate_error(exc) if not isinstance(exc, ZkMigrationError) else exc)
             return
         except ZkMigrationError as exc:
             # one unreadable path (no permission): park it, reconcile the rest one by one
+            self._finish_writes()
             self._record_error(exc, count=True)
             if len(items) > 1:
                 for item in items:
@@ -1598,10 +1934,13 @@ class SyncEngine(object):
         self.timings['decide'] += decided - read_done
         for side_name, plan in plans.items():
             self._check_stop()
-            self._apply(self.sides[side_name], plan, pending, first_seen)
+            self._submit_apply(self.sides[side_name], plan, pending, first_seen)
         self.timings['write'] += time.monotonic() - decided
-        if self.seq_parents_pending:
-            self._align_counters(states)
+        if self.seq_parents_pending or self.sides[SOURCE].node_watcher is not None or self.sides[DESTINATION].node_watcher is not None:
+            # counters are aligned after the creates landed; per-node watches are re-armed by reads that must follow the writes
+            self._finish_writes()
+            if self.seq_parents_pending:
+                self._align_counters(states)
 
     def _requeue(self, items, delay):
         for path, first in items:
@@ -1617,7 +1956,7 @@ class SyncEngine(object):
             if not creates:
                 continue
             origin_side = self.sides[_other(side_name)]
-            found = _protocol.get_acls_pipelined(origin_side.client, creates)
+            found = _protocol.get_acls_pipelined(origin_side.io, creates)
             for path in creates:
                 result = found.get(path)
                 if result is None or isinstance(result, Exception):
@@ -1625,9 +1964,8 @@ class SyncEngine(object):
                 out[(side_name, path)] = self._final_acl(acl_tuple(result[0]), self.sides[side_name])
         return out
 
-    def _apply(self, side, plan, pending, first_seen):
-        """Write one side's plan (fenced, conditional); account for each path; re-queue what did not apply."""
-        origin_side = self.sides[_other(side.name)]
+    def _submit_apply(self, side, plan, pending, first_seen):
+        """Send one side's plan (fenced, conditional) from a helper thread; ``_finish_writes`` accounts for it."""
         limit = self.options.max_request_bytes
         too_large = [op for op in itertools.chain(plan.creates, plan.updates)
                      if op.size + 512 > limit and _apply.request_bytes([op.size], self._fence_path) > limit]
@@ -1643,15 +1981,58 @@ class SyncEngine(object):
         self.limiter.acquire(total, self.stop_event)
         if self.leadership_lost.is_set():
             self._check_stop()
-        try:
-            result = _apply.apply_plan(side.client, plan, fence=self._fence(side), continue_on_error=True,
-                                       max_batch_bytes=self.options.max_batch_bytes, max_request_bytes=self.options.max_request_bytes,
-                                       in_flight=4, cluster=side.cluster)
-        except TooLargeError as exc:
-            self._record_error(exc, count=True)
-            for op in plan.ops():
-                self.queue.put(op.path, delay=self.options.error_retry_delay, since=first_seen.get(op.path))
+        job = {'side': side, 'plan': plan, 'pending': pending, 'first_seen': first_seen, 'result': None, 'error': None}
+        client = side.client
+
+        def write():
+            try:
+                job['result'] = _apply.apply_plan(client, plan, fence=self._fence(side), continue_on_error=True,
+                                                  max_batch_bytes=self.options.max_batch_bytes,
+                                                  max_request_bytes=self.options.max_request_bytes, in_flight=4, cluster=side.cluster)
+            except BaseException as exc:  # pylint: disable=broad-except
+                job['error'] = exc
+        thread = threading.Thread(target=write, name='write-%s-%s' % (self.task, side.name))
+        thread.daemon = True
+        job['thread'] = thread
+        self._writes_in_flight.append(job)
+        self._in_flight_paths.update(op.path for op in plan.ops())
+        thread.start()
+
+    def _finish_writes(self):
+        """Wait for the writes in flight and account for them (on the worker thread, which owns the baseline)."""
+        jobs = self._writes_in_flight
+        if not jobs:
             return
+        self._writes_in_flight = []
+        started = time.monotonic()
+        for job in jobs:
+            job['thread'].join()
+        self.timings['write'] += time.monotonic() - started
+        self._in_flight_paths = set()
+        error = None
+        for job in jobs:
+            try:
+                self._account(job)
+            except Exception as exc:  # pylint: disable=broad-except
+                error = error or exc
+        if error is not None:
+            raise error
+
+    def _account(self, job):
+        """Account for each path of a finished write; re-queue what did not apply."""
+        side, plan, pending, first_seen = job['side'], job['plan'], job['pending'], job['first_seen']
+        origin_side = self.sides[_other(side.name)]
+        if job['error'] is not None:
+            exc = job['error']
+            if isinstance(exc, TooLargeError):
+                self._record_error(exc, count=True)
+                for op in plan.ops():
+                    self.queue.put(op.path, delay=self.options.error_retry_delay, since=first_seen.get(op.path))
+                return
+            for op in plan.ops():
+                self.queue.put(op.path, delay=self.options.retry_delay, since=first_seen.get(op.path))
+            raise exc
+        result = job['result']
         self._check_fenced(result, side)
         failed = {}
         for failure in result.failures:
@@ -1732,9 +2113,9 @@ class SyncEngine(object):
         if op.kind != _apply.OP_DELETE:
             return False
         try:
-            children = side.client.get_children(path)
+            children = side.io.get_children(path)
             prefix = path + '/' if path != '/' else '/'
-            stats = [(prefix + name, side.client.exists_async(prefix + name)) for name in children]
+            stats = [(prefix + name, side.io.exists_async(prefix + name)) for name in children]
             ephemeral = [child for child, result in stats if (result.get() or _NO_STAT).ephemeralOwner]
         except Exception:  # pylint: disable=broad-except
             return False
@@ -1752,7 +2133,7 @@ class SyncEngine(object):
         self.seq_parents_pending.clear()
         stats = {}
         for side in self.sides.values():
-            asyncs = [(parent, side.client.exists_async(parent)) for parent in parents]
+            asyncs = [(parent, side.io.exists_async(parent)) for parent in parents]
             stats[side.name] = {}
             for parent, async_result in asyncs:
                 try:
@@ -1820,8 +2201,11 @@ class SyncEngine(object):
     def _write_checkpoint(self, entries, meta):
         started = time.monotonic()
         try:
-            blob = Baseline(entries, meta).encode()
-            self.store.put_baseline(self.task, blob, epoch=self.control_epoch)
+            blob = Baseline(entries, meta).encode(compress=True)
+            self.store.put_baseline(self.task, blob, epoch=self.control_epoch, compress=False)
+            if len(entries) >= _TRIM_AFTER_CHECKPOINT_OF:
+                del blob, entries
+                _release_free_memory()
         except FencedError as exc:
             self._checkpoint_error = exc
             self.stop('fenced')
@@ -1879,6 +2263,7 @@ class SyncEngine(object):
             'batch_paths': self.counters['batch_paths'],
             'seconds': dict((name, round(value, 3)) for name, value in self.timings.items()),
             'checkpoints': self.counters['checkpoints'],
+            'read_sessions': dict((side.name, 'separate' if side.io is not side.client else 'shared') for side in self.sides.values()),
         }
         if self.leftover_paths:
             details['leftover_sample'] = sorted(self.leftover_paths)[:20]
@@ -1918,6 +2303,82 @@ class SyncEngine(object):
             except Exception as exc:  # pylint: disable=broad-except
                 self.log.warning('task %s: writing the status failed: %s', self.task, exc, extra={'task': self.task})
             self.stop_event.wait(interval)
+
+
+# A checkpoint of this many paths allocates tens of MB for a moment (a copy of the dict, the encoded blob, its
+# compressed form); glibc keeps such freed blocks in the process unless asked to give them back.
+_TRIM_AFTER_CHECKPOINT_OF = 50000
+_LIBC = []
+
+
+def _release_free_memory():
+    """Return the C heap's free pages to the OS (glibc ``malloc_trim``); nothing elsewhere."""
+    if not _LIBC:
+        try:
+            import ctypes
+            import ctypes.util
+            libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+            _LIBC.append(getattr(libc, 'malloc_trim', None))
+        except (OSError, AttributeError, ImportError):
+            _LIBC.append(None)
+    trim = _LIBC[0]
+    if trim is not None:
+        try:
+            trim(0)
+        except Exception:  # pylint: disable=broad-except
+            pass
+
+
+def _peer(client):
+    """``(ip, port)`` of the member ``client`` is connected to now (None when unknown or not connected)."""
+    sock = getattr(getattr(client, '_connection', None), '_socket', None)
+    if sock is None:
+        return None
+    try:
+        return tuple(sock.getpeername()[:2])
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+def _close_later(client):
+    """Stop and close a client off the calling thread (stopping waits for its connection thread)."""
+    thread = threading.Thread(target=_client._stop_quietly, args=(client,), name='close-session')  # pylint: disable=protected-access
+    thread.daemon = True
+    thread.start()
+
+
+def _member_at(hosts, peer):
+    """The entry of ``hosts`` (``host:port`` strings) that resolves to ``peer`` ``(ip, port)``, or None."""
+    for entry in hosts:
+        host, _sep, port = entry.rpartition(':')
+        host = host.strip('[]')
+        if not port.isdigit() or int(port) != peer[1]:
+            continue
+        try:
+            addresses = socket.getaddrinfo(host, int(port), 0, socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            continue
+        if any(address[4][0] == peer[0] for address in addresses):
+            return entry
+    return None
+
+
+def member_session_factory(connections):
+    """A ``SyncEngine`` ``session_factory`` for ``{side: connection}`` (``_control.resolve_cluster_connection`` dicts).
+
+    It connects to the one member of the side's cluster at ``peer`` (with the
+    side's credentials, TLS settings and chroot), or returns None when no
+    configured member resolves to it.
+    """
+    def open_session(side, peer):
+        spec = _client.ClusterSpec.from_dict(connection_spec(connections[side]))
+        member = _member_at(spec.hosts, peer)
+        if member is None:
+            return None
+        single = _client.ClusterSpec([member], name=spec.name, chroot=spec.chroot, session_timeout=spec.session_timeout,
+                                     connect_timeout=spec.connect_timeout, read_only=spec.read_only, auth=spec.auth, tls=spec.tls)
+        return _client.connect(single)
+    return open_session
 
 
 def cutover_direction(cutover, spec=None):
@@ -1969,4 +2430,5 @@ def connection_spec(connection):
 
 
 __all__ = ['Baseline', 'ReconcileQueue', 'NodeState', 'Decision', 'decide', 'SyncEngine', 'EngineOptions', 'NullMetrics',
-           'NodeTypeRules', 'acl_tuple', 'cutover_direction', 'migrator_acl_for', 'connection_spec', 'hash64', 'data_hash64']
+           'NodeTypeRules', 'acl_tuple', 'cutover_direction', 'migrator_acl_for', 'connection_spec', 'member_session_factory', 'hash64',
+           'data_hash64']

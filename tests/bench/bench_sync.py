@@ -13,12 +13,16 @@ on ``/bench``, then measures and prints:
       seeing the same writes) of the same run: target p99 <= 25 ms and
       <= 5 x raw p99;
   (2) sustained change rates (updates in 500-op multis at fixed rates):
-      lag over each window and catch-up time once the writer stops; the
-      highest rate whose lag does not grow, against the raw multi-write
-      ceiling into the destination of the same run: target >= 5,000/s;
-  (3) memory: the daemon's resident memory with N and N + M tracked znodes
-      (the slope is bytes per tracked znode), its peak, and the baseline
-      structure alone for 1M synthetic paths: target <= 300 bytes/znode;
+      lag over each window and catch-up time once the writer stops, watch
+      events the daemon received and paths per batch; the highest rate
+      whose lag does not grow, against the raw multi-write ceiling into the
+      destination of the same run: target >= 5,000/s;
+  (3) memory: the daemon's resident memory with N tracked znodes and after
+      each of four bulk loads adding M/4 (the slope is bytes per tracked
+      znode; the steps show whether it is linear), its peak, and the
+      baseline structure alone for 1M synthetic paths (tracemalloc, and the
+      RSS of a fresh process): target <= 300 bytes/znode at 1M
+      (``--memory-nodes 980000 --heap 1536m`` measures at 1M);
   (4) failover: a second daemon stands by; kill -9 the leader; time until a
       write on the source shows on the destination: target <= session
       timeout + 5 s.
@@ -58,7 +62,7 @@ for _path in (COLLECTIONS_DIR, REPO_ROOT):
 from kazoo.protocol.serialization import SetData, Transaction  # noqa: E402
 
 from ansible_collections.zookeeper.migration.plugins.module_utils import _control, _protocol  # noqa: E402
-from ansible_collections.zookeeper.migration.plugins.module_utils._sync import Baseline, data_hash64  # noqa: E402
+from ansible_collections.zookeeper.migration.plugins.module_utils._sync import Baseline, _InlineEvents, data_hash64  # noqa: E402
 from tests.harness.zkharness import ZkCluster  # noqa: E402
 
 BASE = '/bench'
@@ -92,14 +96,16 @@ def rss_kib(pid, field='VmRSS'):
 
 
 class Daemon(object):
-    def __init__(self, directory, daemon_id, control_hosts, session_timeout):
+    def __init__(self, directory, daemon_id, control_hosts, session_timeout, settings=None):
         self.daemon_id = daemon_id
         self.config = os.path.join(directory, daemon_id + '.json')
         self.log = os.path.join(directory, daemon_id + '.log')
+        config = {'daemon_id': daemon_id, 'control': {'hosts': control_hosts, 'session_timeout': session_timeout},
+                  'root': ROOT, 'metrics_address': None, 'status_interval': 0.5, 'checkpoint_interval': 1.0,
+                  'full_reconcile_interval': 0, 'log_level': 'WARNING'}
+        config.update(settings or {})
         with open(self.config, 'w') as handle:
-            json.dump({'daemon_id': daemon_id, 'control': {'hosts': control_hosts, 'session_timeout': session_timeout},
-                       'root': ROOT, 'metrics_address': None, 'status_interval': 0.5, 'checkpoint_interval': 1.0,
-                       'full_reconcile_interval': 0, 'log_level': 'WARNING'}, handle)
+            json.dump(config, handle)
         env = dict(os.environ, PYTHONPATH=COLLECTIONS_DIR)
         with open(self.log, 'ab') as log:
             self.process = subprocess.Popen([sys.executable, '-m', DAEMON_MODULE, 'run', '--config', self.config], env=env,
@@ -120,18 +126,28 @@ class Daemon(object):
 
 
 class Recorder(object):
-    """Arrival times of watch events by path, from a persistent recursive watch."""
+    """Arrival times of watch events by path, from a persistent recursive watch.
+
+    The arrival is stamped on kazoo's connection thread, as the event is
+    read off the socket (the daemon takes its events there too,
+    ``_sync._InlineEvents``), not after kazoo's hand-off to its callback
+    thread, which under load adds milliseconds of queueing to the figure.
+    """
 
     def __init__(self, client, path):
         self.times = {}
         self.lock = threading.Lock()
         self.handle = _protocol.add_watch(client, path, self.on_event, recursive=True)
+        self.inline = _InlineEvents(client, [path], lambda _path: True, self.on_path, {'watch_events': 0})
+
+    def on_path(self, path):
+        now = time.monotonic()
+        with self.lock:
+            self.times.setdefault(path, now)
 
     def on_event(self, event):
-        now = time.monotonic()
         if event.path is not None:
-            with self.lock:
-                self.times.setdefault(event.path, now)
+            self.on_path(event.path)
 
     def reset(self):
         with self.lock:
@@ -284,7 +300,9 @@ def cpu_seconds(pid):
 def measure_rates(store, writer, dst, keys, rates, window_seconds, daemon_pid):
     rows = []
     for rate in rates:
-        before = status(store).get('events_source_to_destination', 0)
+        found = status(store)
+        before = found.get('events_source_to_destination', 0)
+        details_before = found.get('details', {})
         lags = []
         stop = threading.Event()
 
@@ -311,7 +329,10 @@ def measure_rates(store, writer, dst, keys, rates, window_seconds, daemon_pid):
         time.sleep(0.6)
         stop.set()
         sampler.join()
-        after = status(store).get('events_source_to_destination', 0)
+        found = status(store)
+        after = found.get('events_source_to_destination', 0)
+        details = found.get('details', {})
+        batches = details.get('batches', 0) - details_before.get('batches', 0)
         window_lags = [lag for when, lag in lags if started <= when <= ended]
         half = len(window_lags) // 2
         first_half = max(window_lags[:half] or [0.0])
@@ -319,7 +340,10 @@ def measure_rates(store, writer, dst, keys, rates, window_seconds, daemon_pid):
         grows = second_half > max(1000.0, 2 * first_half) or catch_up > 2.0
         rows.append({'target': rate, 'achieved': changes / elapsed, 'applied_writes': after - before,
                      'lag_max_ms': max(window_lags or [0.0]), 'lag_first_half_ms': first_half, 'lag_second_half_ms': second_half,
-                     'catch_up_s': catch_up, 'keeps_up': not grows, 'cpu_us_per_change': cpu / max(1, changes) * 1e6})
+                     'catch_up_s': catch_up, 'keeps_up': not grows, 'cpu_us_per_change': cpu / max(1, changes) * 1e6,
+                     'events_received': details.get('watch_events', 0) - details_before.get('watch_events', 0),
+                     'batch_paths': (details.get('batch_paths', 0) - details_before.get('batch_paths', 0)) / float(max(1, batches)),
+                     'read_sessions': details.get('read_sessions')})
     return rows
 
 
@@ -327,14 +351,15 @@ def measure_rates(store, writer, dst, keys, rates, window_seconds, daemon_pid):
 # (3) memory
 # --------------------------------------------------------------------------
 
-def load_nodes(client, parent, count, batch=500):
+def load_nodes(client, parent, count, batch=500, first=0):
     client.ensure_path(parent)
     chroot = client.chroot or ''
     from kazoo.protocol.serialization import Create
     from kazoo.security import OPEN_ACL_UNSAFE
     pending = []
-    for start in range(0, count, batch):
-        requests = [Create(chroot + '%s/m%07d' % (parent, index), PAYLOAD, OPEN_ACL_UNSAFE, 0) for index in range(start, min(count, start + batch))]
+    end = first + count
+    for start in range(first, end, batch):
+        requests = [Create(chroot + '%s/m%07d' % (parent, index), PAYLOAD, OPEN_ACL_UNSAFE, 0) for index in range(start, min(end, start + batch))]
         result = client.handler.async_result()
         client._call(Transaction(requests), result)  # pylint: disable=protected-access
         pending.append(result)
@@ -344,36 +369,78 @@ def load_nodes(client, parent, count, batch=500):
         result.get()
 
 
-def baseline_bytes_per_entry(count):
-    """tracemalloc size of a Baseline holding ``count`` entries with realistic paths (~55 characters)."""
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
+def _synthetic_baseline(count):
     baseline = Baseline()
     for index in range(count):
         path = '/services/app-%03d/config/region-%02d/key-%07d' % (index % 500, index % 40, index)
         baseline.entries[path] = data_hash64(b'%d' % index)
+    return baseline
+
+
+def baseline_bytes_per_entry(count):
+    """Size of a Baseline holding ``count`` entries with realistic paths (~46 characters): (tracemalloc, RSS) bytes per entry.
+
+    tracemalloc counts the bytes asked for; the RSS growth of a fresh
+    process (``--baseline-rss``) also counts the allocator's rounding.
+    """
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    baseline = _synthetic_baseline(count)
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     size = (after - before) / float(count)
     del baseline
     gc.collect()
-    return size
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), '--baseline-rss', str(count)], stdout=subprocess.PIPE, check=True,
+                         env=dict(os.environ, PYTHONPATH=COLLECTIONS_DIR))
+    return size, float(out.stdout)
 
 
-def measure_memory(daemon_pid, store, writer, extra_nodes):
+def baseline_rss_process(count):
+    """``--baseline-rss``: print the RSS growth per entry of building a synthetic baseline in this fresh process."""
+    before = rss_kib(os.getpid())
+    baseline = _synthetic_baseline(count)
+    sys.stdout.write('%.1f' % ((rss_kib(os.getpid()) - before) * 1024.0 / count))
+    return 0 if baseline else 1
+
+
+def settle_checkpoints(store, quiet=4.0, timeout=90.0):
+    """Wait until no checkpoint has completed for ``quiet`` seconds (the last one after the load is written)."""
+    deadline = time.monotonic() + timeout
+    last = status(store).get('details', {}).get('checkpoints')
+    since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        count = status(store).get('details', {}).get('checkpoints')
+        if count != last:
+            last, since = count, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+
+
+def measure_memory(daemon_pid, store, writer, extra_nodes, steps=4):
+    """Daemon RSS before and after ``extra_nodes`` creates streamed in (in ``steps`` bulk loads, to show whether it is linear)."""
     tracked_before = status(store).get('details', {}).get('tracked_paths', 0)
+    reconciles_before = status(store).get('details', {}).get('full_reconciles', 0)
     gc.collect()
     time.sleep(1.0)
     rss_before = rss_kib(daemon_pid)
-    load_nodes(writer, BASE + '/mem', extra_nodes)
-    wait_until(lambda: status(store).get('details', {}).get('tracked_paths', 0) >= tracked_before + extra_nodes
-               and status(store).get('lag_ms', 1) == 0, 600, 0.25)
-    time.sleep(3.0)  # checkpoints settle
-    tracked_after = status(store).get('details', {}).get('tracked_paths', 0)
-    rss_after = rss_kib(daemon_pid)
+    points = [(tracked_before, rss_before)]
+    loaded = 0
+    for step in range(steps):
+        count = extra_nodes * (step + 1) // steps - loaded
+        load_nodes(writer, BASE + '/mem', count, first=loaded)
+        loaded += count
+        wait_until(lambda: status(store).get('details', {}).get('tracked_paths', 0) >= tracked_before + loaded
+                   and status(store).get('lag_ms', 1) == 0, 900, 0.25)
+        settle_checkpoints(store)
+        points.append((status(store).get('details', {}).get('tracked_paths', 0), rss_kib(daemon_pid)))
+    tracked_after, rss_after = points[-1]
+    slopes = [(b[1] - a[1]) * 1024.0 / max(1, b[0] - a[0]) for a, b in zip(points, points[1:])]
     return {'tracked_before': tracked_before, 'tracked_after': tracked_after, 'rss_before_kib': rss_before, 'rss_after_kib': rss_after,
-            'peak_kib': rss_kib(daemon_pid, 'VmHWM'),
+            'peak_kib': rss_kib(daemon_pid, 'VmHWM'), 'points': points, 'step_slopes': slopes,
+            'full_reconciles': status(store).get('details', {}).get('full_reconciles', 0) - reconciles_before,
             'bytes_per_znode': (rss_after - rss_before) * 1024.0 / max(1, tracked_after - tracked_before)}
 
 
@@ -384,30 +451,36 @@ def measure_memory(daemon_pid, store, writer, extra_nodes):
 def main():
     parser = argparse.ArgumentParser(description='Benchmark of the sync daemon (issue 5)')
     parser.add_argument('--latency-writes', type=int, default=5000)
-    parser.add_argument('--rates', default='2500,5000,10000,20000')
+    parser.add_argument('--rates', default='2500,5000,6000,7500,10000,20000')
     parser.add_argument('--window', type=float, default=8.0, help='seconds per sustained-rate window')
     parser.add_argument('--keys', type=int, default=20000)
     parser.add_argument('--memory-nodes', type=int, default=200000)
     parser.add_argument('--session-timeout', type=float, default=4.0)
+    parser.add_argument('--keep-logs', help='copy the daemon logs into this directory at the end')
+    parser.add_argument('--heap', default='512m', help='heap of each ZooKeeper server (give 1536m for a 1M-znode memory run)')
     parser.add_argument('--quick', action='store_true', help='smaller run (2,000 writes, 2 rates, 50k memory nodes)')
+    parser.add_argument('--batch-size', type=int, help="the daemon's batch_size (its default when not given)")
     parser.add_argument('--only', default='latency,rates,memory,failover',
                         help='comma-separated sections to run (latency, rates, memory, failover)')
     parser.add_argument('--writer', choices=('create', 'update'), help=argparse.SUPPRESS)
     parser.add_argument('--writer-hosts', help=argparse.SUPPRESS)
     parser.add_argument('--writer-count', type=int, help=argparse.SUPPRESS)
     parser.add_argument('--writer-rate', type=int, help=argparse.SUPPRESS)
+    parser.add_argument('--baseline-rss', type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.baseline_rss:
+        return baseline_rss_process(args.baseline_rss)
     if args.writer:
         return writer_process(args.writer_hosts, args.writer, args.writer_count, args.writer_rate)
     if args.quick:
-        args.latency_writes, args.rates, args.window, args.memory_nodes = 2000, '2500,5000', 5.0, 50000
+        args.latency_writes, args.rates, args.window, args.memory_nodes = 2000, '2500,6000', 5.0, 50000
     rates = [int(r) for r in args.rates.split(',')]
     sections = set(args.only.split(','))
     workdir = tempfile.mkdtemp(prefix='bench-sync-')
     print('machine: %d CPUs, load average %s (other work on the machine skews every figure)'
           % (os.cpu_count(), open('/proc/loadavg').read().split()[0]), flush=True)
-    source = ZkCluster('bench-sync-src', size=3)
-    destination = ZkCluster('bench-sync-dst', size=3)
+    source = ZkCluster('bench-sync-src', size=3, heap=args.heap)
+    destination = ZkCluster('bench-sync-dst', size=3, heap=args.heap)
     daemons = []
     try:
         print('starting a 3-node source and a 3-node destination (ZooKeeper 3.8)...', flush=True)
@@ -432,7 +505,8 @@ def main():
                          writer.handler.async_result())
         writer.sync(BASE)
         store.put_task({'name': TASK, 'source': 'src', 'destination': 'dst', 'paths': [BASE], 'mode': 'one_way', 'sync_acl': False})
-        daemons.append(Daemon(workdir, 'bench-1', destination.host_list, args.session_timeout))
+        settings = {'batch_size': args.batch_size} if args.batch_size else None
+        daemons.append(Daemon(workdir, 'bench-1', destination.host_list, args.session_timeout, settings))
         started = time.monotonic()
         if not wait_streaming(store):
             raise SystemExit('the daemon did not reach streaming; log in %s' % daemons[0].log)
@@ -448,11 +522,15 @@ def main():
         if 'memory' in sections:
             report_memory(measure_memory(daemons[0].process.pid, store, writer, args.memory_nodes), baseline_bytes_per_entry(1000000))
         if 'failover' in sections:
-            daemons.append(Daemon(workdir, 'bench-2', destination.host_list, args.session_timeout))
+            daemons.append(Daemon(workdir, 'bench-2', destination.host_list, args.session_timeout, settings))
             report_failover(measure_failover(store, daemons, writer, dst_reader), args.session_timeout)
     finally:
         for daemon in daemons:
             daemon.stop()
+        if args.keep_logs:
+            os.makedirs(args.keep_logs, exist_ok=True)
+            for daemon in daemons:
+                shutil.copy(daemon.log, args.keep_logs)
         for cluster in (source, destination):
             cluster.destroy()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -482,9 +560,12 @@ def report_rates(ceiling, rows, window):
         if row['keeps_up']:
             best = max(best, row['achieved'])
         print('  target %6d/s achieved %7.0f/s | writes applied %7d | lag max %7.0f ms (1st half %6.0f, 2nd half %6.0f) | '
-              'catch-up %.2fs | daemon CPU %3.0f us/change | %s'
+              'catch-up %.2fs | daemon CPU %3.0f us/change | events received %7d | %5.0f paths/batch | %s'
               % (row['target'], row['achieved'], row['applied_writes'], row['lag_max_ms'], row['lag_first_half_ms'],
-                 row['lag_second_half_ms'], row['catch_up_s'], row['cpu_us_per_change'], 'keeps up' if row['keeps_up'] else 'lag grows'))
+                 row['lag_second_half_ms'], row['catch_up_s'], row['cpu_us_per_change'], row['events_received'], row['batch_paths'],
+                 'keeps up' if row['keeps_up'] else 'lag grows'))
+    if rows:
+        print('  daemon read sessions: %s' % (rows[-1]['read_sessions'],))
     print('  highest rate without growing lag: %.0f changes/s = %.2fx the raw ceiling  -> %s (target >= 5,000/s)'
           % (best, best / ceiling if ceiling else 0, verdict(best >= 5000)))
 
@@ -494,7 +575,14 @@ def report_memory(memory, per_entry):
           '(peak RSS %.0f MiB)'
           % (memory['rss_before_kib'] / 1024.0, memory['tracked_before'], memory['rss_after_kib'] / 1024.0, memory['tracked_after'],
              memory['bytes_per_znode'], memory['peak_kib'] / 1024.0))
-    print('  baseline structure alone, 1M synthetic paths of ~50 characters: %.0f bytes per entry' % per_entry)
+    if memory['full_reconciles']:
+        print('  %d full reconcile(s) ran meanwhile (after a reconnect): each holds snapshots of both trees for a moment, '
+              'which the RSS keeps' % memory['full_reconciles'])
+    print('  RSS after each bulk load (tracked znodes: MiB): %s; slope of each step: %s bytes per znode'
+          % (', '.join('%d: %.0f' % (tracked, kib / 1024.0) for tracked, kib in memory['points']),
+             ', '.join('%.0f' % slope for slope in memory['step_slopes'])))
+    print('  baseline structure alone, 1M synthetic paths of ~46 characters: %.0f bytes per entry (tracemalloc), %.0f (RSS of a fresh '
+          'process)' % per_entry)
     print('  target: <= 300 bytes per tracked znode  -> %s' % verdict(memory['bytes_per_znode'] <= 300))
 
 
