@@ -1,7 +1,7 @@
 # zookeeper.migration: development, test and demo entry points.
 #
 # Two commands set everything up on a fresh Debian 12 machine (as root):
-#   make demo   local source and destination ZooKeeper clusters with sample data
+#   make demo   a whole migration (migrate.yml through verify and cutover) on local clusters and hosts
 #   make test   every test stage CI runs (.ci/run is `make test`)
 # Each target installs what it needs and is safe to re-run; stamps under
 # .cache/ keep re-runs fast.
@@ -52,7 +52,7 @@ VENV_STAMP := $(CACHE)/stamps/venv-requirements
 .PHONY: help
 help:
 	@echo 'Set-up commands (fresh Debian 12, as root):'
-	@echo '  make demo        start local source + destination clusters with sample data'
+	@echo '  make demo        run migrate.yml end to end on local clusters and two systemd hosts'
 	@echo '  make test        run every test stage: $(TEST_STAGES)'
 	@echo 'Other targets:'
 	@echo '  make deps        apt packages + project venv (.venv) with requirements/test.txt'
@@ -63,7 +63,7 @@ help:
 	@echo '  make pytest      unit and integration tests in one run'
 	@echo '  make build       build the collection tarball into build/ and check its contents'
 	@echo '  make bench       benchmarks (not part of make test)'
-	@echo '  make demo-down   stop the demo clusters'
+	@echo '  make demo-down   remove the demo clusters and hosts'
 	@echo '  make clean       remove build/, .cache/ and test output (keeps .venv)'
 	@echo '  make distclean   clean, and remove .venv too'
 
@@ -172,15 +172,12 @@ bench: deps
 	$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/bench/bench_sync.py
 
 demo: deps
-	$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/harness/zkcli.py demo
+	$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/harness/demo.py run
 
-# Only the demo's own clusters: `zkcli.py down` without a name would also stop
-# clusters other tools (e.g. molecule's create step) keep in the same state file.
-DEMO_CLUSTERS := demo-source demo-destination
+# Only the demo's own hosts and clusters: others (molecule's, a test run's)
+# share the same state files.
 demo-down: venv collection-path
-	for cluster in $(DEMO_CLUSTERS); do \
-		$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/harness/zkcli.py down "$$cluster"; \
-	done
+	$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/harness/demo.py down
 
 # ---------------------------------------------------------------- cleaning
 

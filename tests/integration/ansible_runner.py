@@ -53,9 +53,27 @@ class PlaybookRun(object):
         """Names of the tasks that reported a result, in order."""
         return [entry['task'] for entry in self.results]
 
+    def recap(self):
+        """{host: {'ok': n, 'changed': n, 'unreachable': n, 'failed': n, ...}} from the PLAY RECAP."""
+        recap = {}
+        lines = self.stdout.splitlines()
+        if 'PLAY RECAP' not in ''.join(lines):
+            return recap
+        start = max(i for i, line in enumerate(lines) if line.startswith('PLAY RECAP'))
+        for line in lines[start + 1:]:
+            if ':' not in line or '=' not in line:
+                continue
+            host, counts = line.split(':', 1)
+            recap[host.strip()] = dict((key, int(value)) for key, value in (item.split('=', 1) for item in counts.split()))
+        return recap
+
     def output(self):
-        """stdout and stderr of the run, for assertion messages."""
-        return 'command: %s\nrc: %s\n--- stdout\n%s\n--- stderr\n%s' % (' '.join(self.command), self.rc, self.stdout, self.stderr)
+        """stdout and stderr of the run and its slowest tasks, for assertion messages."""
+        slowest = sorted((entry for entry in self.results if entry.get('duration') is not None),
+                         key=lambda entry: -entry['duration'])[:8]
+        timings = ''.join('%8.1f s  %s [%s]\n' % (entry['duration'], entry['task'], entry.get('host')) for entry in slowest)
+        return 'command: %s\nrc: %s\n--- slowest tasks\n%s--- stdout\n%s\n--- stderr\n%s' % (
+            ' '.join(self.command), self.rc, timings, self.stdout, self.stderr)
 
     def assert_ok(self):
         """Raise AssertionError (with the output) unless the playbook succeeded."""
@@ -88,19 +106,22 @@ def ansible_environment(work_dir, results_file):
     return env
 
 
-def run_playbook(playbook, extra_vars=None, check=False, diff=False, tags=None, timeout=600, verbosity=0):
-    """Run ``playbook`` (a file name under playbooks/ or a path) against localhost.
+def run_playbook(playbook, extra_vars=None, check=False, diff=False, tags=None, timeout=600, verbosity=0, inventory=None):
+    """Run ``playbook`` (a file name under playbooks/ or a path) against localhost, or ``inventory``.
 
     ``extra_vars`` go through a JSON file, so types survive (lists, dicts,
-    booleans, ints). Returns a ``PlaybookRun``; it does not raise when the
-    playbook fails: tests look at ``rc`` and at each task's result.
+    booleans, ints). ``inventory`` is an inventory path (file or directory)
+    used instead of the localhost-only one. Returns a ``PlaybookRun``; it does
+    not raise when the playbook fails: tests look at ``rc`` and at each task's
+    result.
     """
     path = playbook if os.path.isabs(playbook) else os.path.join(PLAYBOOK_DIR, playbook)
     work_dir = tempfile.mkdtemp(prefix='zk-ansible-run-')
     results_file = os.path.join(work_dir, 'results.jsonl')
-    inventory = os.path.join(work_dir, 'inventory.ini')
-    with open(inventory, 'w') as stream:
-        stream.write('localhost ansible_connection=local ansible_python_interpreter=%s\n' % sys.executable)
+    if inventory is None:
+        inventory = os.path.join(work_dir, 'inventory.ini')
+        with open(inventory, 'w') as stream:
+            stream.write('localhost ansible_connection=local ansible_python_interpreter=%s\n' % sys.executable)
     with open(os.path.join(work_dir, 'ansible.cfg'), 'w') as stream:
         stream.write('[defaults]\n')
     vars_file = os.path.join(work_dir, 'extra_vars.json')
@@ -115,9 +136,15 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, tags=None, 
         command.extend(['--tags', ','.join(tags)])
     if verbosity:
         command.append('-' + 'v' * verbosity)
-    proc = subprocess.run(command, cwd=os.path.dirname(path), env=ansible_environment(work_dir, results_file),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout,
-                          check=False)
+    try:
+        proc = subprocess.run(command, cwd=os.path.dirname(path), env=ansible_environment(work_dir, results_file),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout,
+                              check=False)
+    except subprocess.TimeoutExpired as exc:
+        # keep what the run printed: the test's failure message shows where it hung
+        def text(output):
+            return output.decode('utf-8', 'replace') if isinstance(output, bytes) else (output or '')
+        proc = subprocess.CompletedProcess(command, 'timeout after %ss' % timeout, text(exc.stdout), text(exc.stderr))
     results = []
     try:
         if os.path.exists(results_file):

@@ -1,0 +1,193 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, zookeeper.migration contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""End to end: playbooks/migrate.yml and rollback.yml on real systemd hosts and real ZooKeeper ensembles.
+
+A 3-node source with a varied tree (nested configuration, binary and empty
+data, sequential nodes, a digest-ACL'd node, ephemerals held by a live
+client), a destination, and two daemon hosts (systemd-nspawn, offline
+install from the wheelhouse). migrate.yml runs in bidirectional mode while
+writers change both sides; the leader's host crashes mid-stream and the
+other daemon takes over; a plain re-run only re-verifies and changes
+nothing; the cutover runs with its explicit variable; an independent walk
+of both trees compares them; a run after the cutover changes nothing and
+restarts no daemon; rollback.yml then makes the daemons sync the
+destination back to the source with the source's ACLs restored.
+"""
+
+import os
+import random
+import threading
+import time
+
+import pytest
+
+from tests.harness.hosts import HostSet
+from tests.harness.migration_inventory import cluster_registration, wheelhouse_for, write_inventory
+from tests.harness.zkharness import load_sample_tree
+from tests.integration.ansible_runner import REPO_ROOT, run_playbook
+from tests.integration.sync_support import make_store, persistent_tree, tree_diff, wait_for, wait_trees_equal
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
+
+MIGRATE = os.path.join(REPO_ROOT, 'playbooks', 'migrate.yml')
+ROLLBACK = os.path.join(REPO_ROOT, 'playbooks', 'rollback.yml')
+# This module's own loopback addresses (molecule uses .21/.22, test_hosts .31-.35).
+FIRST_ADDRESS = '127.0.0.41'
+TASK = 'app-config'
+ROOT = '/zookeeper-migration'
+SERVICE = 'zookeeper-migration-sync'
+
+
+class Writer(threading.Thread):
+    """Creates, updates and deletes znodes under one subtree of one cluster until stopped."""
+
+    def __init__(self, client, base, seed, rate=25.0):
+        super(Writer, self).__init__(daemon=True)
+        self.client = client
+        self.base = base
+        self.rng = random.Random(seed)
+        self.interval = 1.0 / rate
+        self.stopping = threading.Event()
+        self.writes = 0
+        self.errors = []
+
+    def run(self):
+        self.client.ensure_path(self.base)
+        live = []
+        while not self.stopping.is_set():
+            try:
+                roll = self.rng.random()
+                if roll < 0.5 or len(live) < 5:
+                    path = '%s/k-%05d' % (self.base, self.writes)
+                    self.client.create(path, b'created %d' % self.writes)
+                    live.append(path)
+                elif roll < 0.85:
+                    self.client.set(self.rng.choice(live), b'updated %d' % self.writes)
+                else:
+                    self.client.delete(live.pop(self.rng.randrange(len(live))))
+                self.writes += 1
+            except Exception as exc:  # pylint: disable=broad-except
+                # a member may be leaving or a session moving: kazoo retries, we note and go on
+                self.errors.append(repr(exc))
+            self.stopping.wait(self.interval)
+
+    def stop(self):
+        self.stopping.set()
+        self.join(30)
+
+
+def all_acls(client, paths):
+    return dict((path, sorted((acl.perms, acl.id.scheme, acl.id.id) for acl in client.get_acls(path)[0])) for path in paths)
+
+
+def recap_changed(run):
+    return dict((host, counts.get('changed', 0)) for host, counts in run.recap().items())
+
+
+def service_state(host):
+    return host.ssh('systemctl is-active %s || true' % SERVICE).stdout.strip()
+
+
+def test_migrate_and_rollback_playbooks_end_to_end(zk_cluster_factory, zk_client_factory, tmp_path):
+    source = zk_cluster_factory('e2e-source', size=3, digest_auth=True)
+    destination = zk_cluster_factory('e2e-destination', size=1, digest_auth=True)
+    src = zk_client_factory(source)
+    dst = zk_client_factory(destination)
+    holder = zk_client_factory(source)
+    sample = load_sample_tree(src, base='/app', services=3, ephemeral_holder=holder)
+    assert sample['ephemeral'] == 6
+    src.create('/app/empty', b'')
+    src.create('/app/binary', bytes(range(256)) * 4)
+    src.create('/app/odd name with spaces', b'\xff\x00odd')
+    store = make_store(dst, ROOT)
+
+    with HostSet('e2e', count=2, first_address=FIRST_ADDRESS) as hosts:
+        by_name = dict((host.name, host) for host in hosts)
+        wheelhouse = wheelhouse_for(hosts[0], REPO_ROOT)
+        inventory = write_inventory(
+            str(tmp_path / 'inventory'), list(hosts),
+            cluster_registration('legacy', source.host_list), cluster_registration('target', destination.host_list),
+            task=TASK, paths=['/app'], mode='bidirectional', wheelhouse_dir=wheelhouse,
+            # both sides are written before the task exists: the initial sync copies each side's own nodes over
+            extra_vars={'zk_migration_initial': 'union', 'zk_migration_initial_sync_timeout': 300})
+
+        # writers on both sides while the daemons are deployed and the initial sync runs
+        writers = [Writer(zk_client_factory(source), '/app/live-source', seed=1),
+                   Writer(zk_client_factory(destination), '/app/live-destination', seed=2)]
+        for writer in writers:
+            writer.start()
+        first = run_playbook(MIGRATE, inventory=inventory, timeout=900)
+        assert first.rc == 0, first.output()
+        assert first.task('Compare the source and the destination')['in_sync'] is True
+        assert first.task('Cut over to the destination')['_status'] == 'skipped'   # no zk_migration_cutover: no cutover
+        assert all(service_state(host) == 'active' for host in hosts)
+
+        # the leader's host loses power mid-stream; the other daemon takes over
+        leader = wait_for(lambda: store.current_leader(TASK), timeout=30, what='a leader of the task')
+        standby = [name for name in by_name if name != leader][0]
+        by_name[leader].crash()
+        wait_for(lambda: (store.get_status(TASK) or {}).get('leader') == standby
+                 and (store.get_status(TASK) or {}).get('phase') == 'streaming',
+                 timeout=60, interval=0.5, what='%s leading the task after %s crashed' % (standby, leader))
+        time.sleep(2)   # the writers go on against the new leader
+        for writer in writers:
+            writer.stop()
+        assert all(writer.writes > 20 for writer in writers), [writer.writes for writer in writers]
+        wait_trees_equal(src, dst, '/app', timeout=60)
+        by_name[leader].start()
+
+        # a plain re-run: everything in place, only the verification runs again
+        rerun = run_playbook(MIGRATE, inventory=inventory, timeout=900)
+        assert rerun.rc == 0, rerun.output()
+        assert set(recap_changed(rerun).values()) == {0}, rerun.output()
+        assert rerun.task('Compare the source and the destination')['in_sync'] is True
+        assert all(service_state(host) == 'active' for host in hosts)
+
+        source_paths = sorted(persistent_tree(src, '/app'))
+        acls_before = all_acls(src, source_paths)
+
+        # the cutover, asked for explicitly
+        cutover = run_playbook(MIGRATE, inventory=inventory, extra_vars={'zk_migration_cutover': True}, timeout=900)
+        assert cutover.rc == 0, cutover.output()
+        result = cutover.task('Cut over to the destination')
+        assert result['changed'] is True and result['cutover']['state'] == 'completed', result
+        assert all(service_state(host) in ('inactive', 'unknown') for host in hosts)
+
+        # an independent comparison of both trees (plain kazoo reads)
+        source_tree = persistent_tree(src, '/app')
+        destination_tree = persistent_tree(dst, '/app')
+        assert source_tree == destination_tree, tree_diff(source_tree, destination_tree)
+        assert '/app/binary' in destination_tree and destination_tree['/app/binary'] == bytes(range(256)) * 4
+        assert destination_tree['/app/odd name with spaces'] == b'\xff\x00odd'
+        assert all_acls(dst, source_paths) == acls_before
+        for service in range(3):
+            instances = '/app/service-%d/instances' % service
+            assert src.get_children(instances) and dst.get_children(instances) == []   # ephemerals never copied
+            queue = '/app/service-%d/queue' % service
+            assert dst.get(queue)[1].cversion >= src.get(queue)[1].cversion       # sequential counters kept
+        assert all_acls(src, source_paths) != acls_before                          # the source is frozen
+
+        # after the cutover a re-run detects it and changes nothing
+        after = run_playbook(MIGRATE, inventory=inventory, timeout=600)
+        assert after.rc == 0, after.output()
+        assert set(recap_changed(after).values()) == {0}, after.output()
+        assert 'was cut over at' in after.task('Say that the cutover is recorded')['msg']
+        assert after.task('Create or update the sync task')['_status'] == 'skipped'
+        assert all(service_state(host) in ('inactive', 'unknown') for host in hosts)
+
+        # the way back: the source's ACLs come back and the daemons sync the destination to it
+        rollback = run_playbook(ROLLBACK, inventory=inventory, timeout=900)
+        assert rollback.rc == 0, rollback.output()
+        assert rollback.task('Roll the cutover back')['changed'] is True
+        assert all_acls(src, source_paths) == acls_before
+        assert store.get_cutover(TASK)['direction_after_cutover'] == 'destination_to_source'
+        dst.set('/app/service-0/config', b'changed on the new cluster')
+        wait_for(lambda: src.get('/app/service-0/config')[0] == b'changed on the new cluster', timeout=60,
+                 what='a destination write synced back to the source')
+        src.set('/app/service-1/config', b'written to the old cluster')
+        time.sleep(5)
+        assert dst.get('/app/service-1/config')[0] != b'written to the old cluster'   # never source -> destination again
+        again = run_playbook(ROLLBACK, inventory=inventory, timeout=600)
+        assert again.rc == 0, again.output()
+        assert set(recap_changed(again).values()) == {0}, again.output()
