@@ -13,83 +13,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 
-# Option documentation that the control option's suboptions and the cluster
-# options (zk_cluster) share word for word, written once here at column 0 and
-# nested into both fragments by _with_shared_options. That fills them with
-# str.format, so the two fragments must hold no other braces.
-_SESSION_TIMEOUT = r'''
-session_timeout:
-  description:
-    - ZooKeeper session timeout in seconds.
-  type: float
-  default: 10.0
-'''
-
-_AUTH_SCHEME_AND_USERNAME = r'''
-scheme:
-  description:
-    - C(digest) sends C(username:password) (ZooKeeper digest authentication).
-    - C(sasl) authenticates with SASL (needs the pure-sasl Python package).
-  type: str
-  choices: [digest, sasl]
-  default: digest
-username:
-  description:
-    - User name. Taken from the named credential when omitted there.
-  type: str
-'''
-
-_TLS_ENABLED = r'''
-enabled:
-  description:
-    - Use TLS. When omitted, TLS is on as soon as any of the file options is set.
-  type: bool
-'''
-
-_TLS_CLIENT_CERTIFICATE = r'''
-cert_file:
-  description:
-    - PEM client certificate, for servers that require client authentication. Needs a key file.
-  type: path
-key_file:
-  description:
-    - PEM private key of the client certificate.
-  type: path
-'''
-
-_TLS_CREDENTIAL_AND_VERIFY = r'''
-credential:
-  description:
-    - Name of an entry of O(credentials) whose C(key_password) unlocks the private key.
-  type: str
-verify:
-  description:
-    - Verify the server certificate against the certificate authorities.
-  type: bool
-  default: true
-'''
-
-
-def _nested(block, width):
-    """``block`` (YAML at column 0) moved right by ``width`` spaces, to fill one ``{placeholder}`` line of a fragment."""
-    return '\n'.join(' ' * width + line if line.strip() else line for line in block.strip('\n').split('\n'))
-
-
-def _with_shared_options(fragment, column):
-    """``fragment`` with its placeholders filled; its connection options start at ``column``, their suboptions 4 further."""
-    return fragment.format(
-        session_timeout=_nested(_SESSION_TIMEOUT, column),
-        auth_scheme_and_username=_nested(_AUTH_SCHEME_AND_USERNAME, column + 4),
-        tls_enabled=_nested(_TLS_ENABLED, column + 4),
-        tls_client_certificate=_nested(_TLS_CLIENT_CERTIFICATE, column + 4),
-        tls_credential_and_verify=_nested(_TLS_CREDENTIAL_AND_VERIFY, column + 4),
-    )
-
-
 class ModuleDocFragment(object):
 
     # The control store and the credentials, shared by every module of the collection.
-    DOCUMENTATION = _with_shared_options(r'''
+    DOCUMENTATION = r'''
 options:
   control:
     description:
@@ -120,7 +47,11 @@ options:
           - It is always excluded from sync and verification.
         type: str
         default: /zookeeper-migration
-{session_timeout}
+      session_timeout:
+        description:
+          - ZooKeeper session timeout in seconds.
+        type: float
+        default: 10.0
       connect_timeout:
         description:
           - How long to wait for a session, in seconds, before the control ensemble counts as unreachable.
@@ -131,7 +62,17 @@ options:
           - How to authenticate to the control ensemble. See O(control.auth.credential).
         type: dict
         suboptions:
-{auth_scheme_and_username}
+          scheme:
+            description:
+              - C(digest) sends C(username:password) (ZooKeeper digest authentication).
+              - C(sasl) authenticates with SASL (needs the pure-sasl Python package).
+            type: str
+            choices: [digest, sasl]
+            default: digest
+          username:
+            description:
+              - User name. Taken from the named credential when omitted there.
+            type: str
           password:
             description:
               - The password, inline. Prefer O(control.auth.credential) so the secret
@@ -161,17 +102,35 @@ options:
           - TLS settings for the control ensemble's secure client port.
         type: dict
         suboptions:
-{tls_enabled}
+          enabled:
+            description:
+              - Use TLS. When omitted, TLS is on as soon as any of the file options is set.
+            type: bool
           ca_file:
             description:
               - PEM file of the certificate authorities that sign the servers' certificates.
             type: path
-{tls_client_certificate}
+          cert_file:
+            description:
+              - PEM client certificate, for servers that require client authentication. Needs a key file.
+            type: path
+          key_file:
+            description:
+              - PEM private key of the client certificate.
+            type: path
           key_password:
             description:
               - Passphrase of the private key, inline. Prefer a named credential.
             type: str
-{tls_credential_and_verify}
+          credential:
+            description:
+              - Name of an entry of O(credentials) whose C(key_password) unlocks the private key.
+            type: str
+          verify:
+            description:
+              - Verify the server certificate against the certificate authorities.
+            type: bool
+            default: true
           check_hostname:
             description:
               - Also check that the server certificate names the host connected to.
@@ -192,10 +151,10 @@ notes:
   - The modules talk to ZooKeeper from where they run; run them on the controller
     (C(delegate_to=localhost) or a play on C(localhost)) unless the clusters are only
     reachable from a managed host.
-''', column=6)
+'''
 
     # Connection options of one cluster, as top-level module options (zk_cluster).
-    CLUSTER = _with_shared_options(r'''
+    CLUSTER = r'''
 options:
   hosts:
     description:
@@ -207,7 +166,11 @@ options:
     description:
       - A chroot path. The cluster is seen from this znode down, as its clients see it.
     type: str
-{session_timeout}
+  session_timeout:
+    description:
+      - ZooKeeper session timeout in seconds.
+    type: float
+    default: 10.0
   connect_timeout:
     description:
       - How long to wait for a session, in seconds, before the cluster counts as unreachable.
@@ -220,7 +183,17 @@ options:
         credential name from the registration, can find the secret in their credentials file.
     type: dict
     suboptions:
-{auth_scheme_and_username}
+      scheme:
+        description:
+          - C(digest) sends C(username:password) (ZooKeeper digest authentication).
+          - C(sasl) authenticates with SASL (needs the pure-sasl Python package).
+        type: str
+        choices: [digest, sasl]
+        default: digest
+      username:
+        description:
+          - User name. Taken from the named credential when omitted there.
+        type: str
       password:
         description:
           - The password, inline, to check connectivity when the named credential is not in
@@ -237,19 +210,37 @@ options:
       - TLS settings for the cluster's secure client port.
     type: dict
     suboptions:
-{tls_enabled}
+      enabled:
+        description:
+          - Use TLS. When omitted, TLS is on as soon as any of the file options is set.
+        type: bool
       ca_file:
         description:
           - PEM file of the certificate authorities that sign the servers' certificates.
           - Registrations store the path; it must exist at the same path on every daemon host.
         type: path
-{tls_client_certificate}
+      cert_file:
+        description:
+          - PEM client certificate, for servers that require client authentication. Needs a key file.
+        type: path
+      key_file:
+        description:
+          - PEM private key of the client certificate.
+        type: path
       key_password:
         description:
           - Passphrase of the private key, inline. Used by this module only, never stored.
         type: str
-{tls_credential_and_verify}
-''', column=2)
+      credential:
+        description:
+          - Name of an entry of O(credentials) whose C(key_password) unlocks the private key.
+        type: str
+      verify:
+        description:
+          - Verify the server certificate against the certificate authorities.
+        type: bool
+        default: true
+'''
 
     ACTION_GROUP = r'''
 options: {}

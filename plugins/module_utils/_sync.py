@@ -1144,6 +1144,16 @@ class SyncEngine(object):
             self.prune = False
         if self.union:
             self.sides[self.authority].writable = True
+        if cutover and cutover.get('source_frozen') and self.authority == SOURCE and self.sync_acl:
+            # The source's ACLs are the read-only ones a cutover set, not the
+            # users' (those are saved in the control store): copying them would
+            # freeze the destination too. zk_cutover also turns sync_acl off
+            # first; this holds for any leader that reads the record, whatever
+            # the spec says.
+            self.sync_acl = False
+            self.acl_suspended = 'source_frozen'
+        else:
+            self.acl_suspended = None
 
     def _accept(self, path):
         """True for paths the task syncs (under a task path, not excluded, not a throwaway counter child)."""
@@ -1307,6 +1317,9 @@ class SyncEngine(object):
                           'bidirectional' if self.bidirectional else 'one-way %s -> %s' % (self.authority, _other(self.authority)),
                           dict((s.name, s.watch_mode) for s in self.sides.values() if s.watched),
                           dict((s.name, s.epoch) for s in self.sides.values() if s.writable), extra={'task': self.task})
+            if self.acl_suspended:
+                self.log.warning('task %s: the cutover record says the source is frozen: its ACLs are not copied '
+                                 'until the cutover completes or is rolled back', self.task, extra={'task': self.task})
             if not self.streaming:
                 self.phase = PHASE_INITIAL
                 self._initial_copy()
@@ -2264,6 +2277,7 @@ class SyncEngine(object):
             'seconds': dict((name, round(value, 3)) for name, value in self.timings.items()),
             'checkpoints': self.counters['checkpoints'],
             'read_sessions': dict((side.name, 'separate' if side.io is not side.client else 'shared') for side in self.sides.values()),
+            'acl_sync': 'suspended (%s)' % self.acl_suspended if self.acl_suspended else ('on' if self.sync_acl else 'off'),
         }
         if self.leftover_paths:
             details['leftover_sample'] = sorted(self.leftover_paths)[:20]

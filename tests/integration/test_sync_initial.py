@@ -101,3 +101,28 @@ def test_after_a_cutover_the_task_syncs_only_in_its_recorded_direction(sync_env)
     time.sleep(1.0)
     assert env.src.get(env.base + '/a')[0] == b'written on the old source'
     env.store.delete_cutover(env.task)
+
+
+def test_a_frozen_source_never_has_its_acls_copied(sync_env):
+    """A cutover record with source_frozen keeps the frozen ACLs off the destination, whatever sync_acl says."""
+    from kazoo.security import make_acl, OPEN_ACL_UNSAFE
+    env = sync_env
+    env.src.create(env.base + '/a', b'0')
+    env.put_task(mode='one_way', sync_acl=True)
+    env.daemon('d1')
+    env.streaming()
+    env.in_sync()
+    assert env.dst.get_acls(env.base + '/a')[0] == OPEN_ACL_UNSAFE
+    # shaped like what a freeze leaves on the source: read for anyone, everything for one identity only
+    # (here the loopback address, as this test cluster has no authenticated identity)
+    frozen = [make_acl('world', 'anyone', read=True), make_acl('ip', '127.0.0.1', all=True)]
+    env.store.put_cutover(env.task, {'state': 'frozen', 'started_at': time.time(), 'source_frozen': True})
+    wait_for(lambda: env.status().get('details', {}).get('acl_sync') == 'suspended (source_frozen)',
+             what='ACL sync suspended by the cutover record')
+    env.src.set_acls(env.base + '/a', frozen)
+    env.src.set(env.base + '/a', b'data still flows')
+    wait_for(lambda: env.dst.get(env.base + '/a')[0] == b'data still flows', what='the data change synced')
+    time.sleep(1.0)
+    assert env.dst.get_acls(env.base + '/a')[0] == OPEN_ACL_UNSAFE      # the frozen ACL stayed on the source
+    env.store.delete_cutover(env.task)
+    env.src.set_acls(env.base + '/a', OPEN_ACL_UNSAFE)
