@@ -351,6 +351,20 @@ class ReconcileQueue(object):
                 add(path, now)
             self._cond.notify()
 
+    def appended_count(self):
+        """How many paths were ever queued (ready), inbox included."""
+        with self._cond:
+            self._drain_inbox()
+            return self._appended
+
+    def taken_count(self):
+        """How many queued paths were ever taken (or dropped) off the queue."""
+        return self._taken
+
+    def delayed_count(self):
+        """How many paths wait for a delayed re-queue."""
+        return len(self._delayed)
+
     def mark(self):
         """A mark: ``drop_before(mark)`` later drops what was queued before this call."""
         with self._cond:
@@ -1098,6 +1112,7 @@ class SyncEngine(object):
         self.last_error_at = None
         self.progress = {'done': 0, 'total': None, 'started': None}
         self.last_full_reconcile = None
+        self._initial_mark = None       # queue append count that ends the initial sync (_maybe_finish_initial)
         self.last_checkpoint = 0.0
         self.checkpoint_cost = 0.0
         self._checkpoint_thread = None
@@ -1402,8 +1417,23 @@ class SyncEngine(object):
                 self._process(items)
             elif self._writes_in_flight:
                 self._finish_writes()
-            elif not self.streaming and self._reconcile is None and not self._reconcile_again and self.queue.ready_count() == 0:
-                self._finish_initial()
+            if not self.streaming:
+                self._maybe_finish_initial()
+
+    def _maybe_finish_initial(self):
+        """End the initial sync once the bulk copy and what the first full reconcile queued are done.
+
+        Watch events that keep arriving meanwhile are streaming work: waiting
+        for an empty queue would keep a task whose clusters are written all
+        the time in ``initial_sync`` for ever. So the queue's append count
+        when the first reconcile is merged marks the end of the initial work.
+        """
+        if self._reconcile is not None or self._reconcile_again:
+            return
+        if self._initial_mark is None:
+            self._initial_mark = self.queue.appended_count()
+        if self.queue.taken_count() >= self._initial_mark and not self._writes_in_flight and not self.queue.delayed_count():
+            self._finish_initial()
 
     def _check_rescans(self, now):
         """True when a side reconnected and its watches are back (or must be re-armed by hand)."""

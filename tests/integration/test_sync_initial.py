@@ -3,6 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Initial sync options (leftovers, union, prune) and the direction after a cutover, with a real daemon."""
 
+import threading
 import time
 
 import pytest
@@ -126,3 +127,34 @@ def test_a_frozen_source_never_has_its_acls_copied(sync_env):
     assert env.dst.get_acls(env.base + '/a')[0] == OPEN_ACL_UNSAFE      # the frozen ACL stayed on the source
     env.store.delete_cutover(env.task)
     env.src.set_acls(env.base + '/a', OPEN_ACL_UNSAFE)
+
+
+def test_initial_sync_ends_while_writers_keep_writing(sync_env):
+    """Live writes during the initial sync are streaming work: the task reaches streaming while they go on."""
+    env = sync_env
+    for index in range(50):
+        env.src.create('%s/n%03d' % (env.base, index), b'x', makepath=True)
+    stopping = threading.Event()
+    written = []
+
+    def write():
+        env.src.ensure_path(env.base + '/live')
+        while not stopping.is_set():
+            env.src.create('%s/live/k-%06d' % (env.base, len(written)), b'live')
+            written.append(1)
+            stopping.wait(0.005)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        env.put_task(mode='one_way')
+        env.daemon('d1')
+        env.streaming(timeout=60)
+        at_streaming = len(written)
+        # reached while the writer still writes: it goes on writing after
+        wait_for(lambda: len(written) > at_streaming + 20, what='the writer writing on after streaming began')
+        assert at_streaming > 0 and writer.is_alive()
+    finally:
+        stopping.set()
+        writer.join(10)
+    env.in_sync(timeout=60)
