@@ -49,15 +49,7 @@ import threading
 import time
 import tracemalloc
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COLLECTIONS_DIR = os.path.join(REPO_ROOT, '.cache', 'collections')
-COLLECTION_LINK = os.path.join(COLLECTIONS_DIR, 'ansible_collections', 'zookeeper', 'migration')
-if not os.path.exists(COLLECTION_LINK):
-    os.makedirs(os.path.dirname(COLLECTION_LINK), exist_ok=True)
-    os.symlink(REPO_ROOT, COLLECTION_LINK)
-for _path in (COLLECTIONS_DIR, REPO_ROOT):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+from bench_common import COLLECTIONS_DIR  # puts the collection and the repository on sys.path
 
 from kazoo.protocol.serialization import SetData, Transaction  # noqa: E402
 
