@@ -26,6 +26,7 @@ from tests.harness.hosts import HostSet
 from tests.harness.migration_inventory import cluster_registration, wheelhouse_for, write_inventory
 from tests.harness.zkharness import load_sample_tree
 from tests.integration.ansible_runner import REPO_ROOT, run_playbook
+from tests.integration.test_cutover_engine import acl_tuples
 from tests.integration.sync_support import make_store, persistent_tree, tree_diff, wait_for, wait_trees_equal
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
@@ -77,8 +78,9 @@ class Writer(threading.Thread):
         self.join(30)
 
 
-def all_acls(client, paths):
-    return dict((path, sorted((acl.perms, acl.id.scheme, acl.id.id) for acl in client.get_acls(path)[0])) for path in paths)
+def acls_of(client, paths):
+    """{path: ACL tuple in server order} of the given paths (the source's persistent nodes, not a walk)."""
+    return dict((path, acl_tuples(client.get_acls(path)[0])) for path in paths)
 
 
 def recap_changed(run):
@@ -145,7 +147,7 @@ def test_migrate_and_rollback_playbooks_end_to_end(zk_cluster_factory, zk_client
         assert all(service_state(host) == 'active' for host in hosts)
 
         source_paths = sorted(persistent_tree(src, '/app'))
-        acls_before = all_acls(src, source_paths)
+        acls_before = acls_of(src, source_paths)
 
         # the cutover, asked for explicitly
         cutover = run_playbook(MIGRATE, inventory=inventory, extra_vars={'zk_migration_cutover': True}, timeout=900)
@@ -160,13 +162,13 @@ def test_migrate_and_rollback_playbooks_end_to_end(zk_cluster_factory, zk_client
         assert source_tree == destination_tree, tree_diff(source_tree, destination_tree)
         assert '/app/binary' in destination_tree and destination_tree['/app/binary'] == bytes(range(256)) * 4
         assert destination_tree['/app/odd name with spaces'] == b'\xff\x00odd'
-        assert all_acls(dst, source_paths) == acls_before
+        assert acls_of(dst, source_paths) == acls_before
         for service in range(3):
             instances = '/app/service-%d/instances' % service
             assert src.get_children(instances) and dst.get_children(instances) == []   # ephemerals never copied
             queue = '/app/service-%d/queue' % service
             assert dst.get(queue)[1].cversion >= src.get(queue)[1].cversion       # sequential counters kept
-        assert all_acls(src, source_paths) != acls_before                          # the source is frozen
+        assert acls_of(src, source_paths) != acls_before                          # the source is frozen
 
         # after the cutover a re-run detects it and changes nothing
         after = run_playbook(MIGRATE, inventory=inventory, timeout=600)
@@ -180,7 +182,7 @@ def test_migrate_and_rollback_playbooks_end_to_end(zk_cluster_factory, zk_client
         rollback = run_playbook(ROLLBACK, inventory=inventory, timeout=900)
         assert rollback.rc == 0, rollback.output()
         assert rollback.task('Roll the cutover back')['changed'] is True
-        assert all_acls(src, source_paths) == acls_before
+        assert acls_of(src, source_paths) == acls_before
         assert store.get_cutover(TASK)['direction_after_cutover'] == 'destination_to_source'
         dst.set('/app/service-0/config', b'changed on the new cluster')
         wait_for(lambda: src.get('/app/service-0/config')[0] == b'changed on the new cluster', timeout=60,
