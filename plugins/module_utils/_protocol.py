@@ -61,6 +61,7 @@ raises ``UnsupportedByServerError``, and bad arguments, ``ConfigError``.
 
 import logging
 import select
+import ssl
 import struct
 import threading
 import time
@@ -72,6 +73,7 @@ try:
         EXCEPTIONS,
         AuthFailedError as KazooAuthFailedError,
         ConnectionClosedError,
+        ConnectionDropped,
         ConnectionLoss,
         NoNodeError as KazooNoNodeError,
         NoWatcherError,
@@ -690,6 +692,141 @@ def _collect(results, first, async_result):
 
 
 # --------------------------------------------------------------------------
+# Buffered socket reads (watch events and pipelined replies in bulk)
+# --------------------------------------------------------------------------
+
+WATCH_EVENT = struct.Struct('>iii')    # type, state, path length (the path follows)
+REPLY_HEADER = struct.Struct('>iqi')   # xid, zxid, err
+REPLY_HEADER_SIZE = REPLY_HEADER.size
+_MESSAGE_LENGTH = struct.Struct('>i')
+_WATCH_XID = -1
+
+
+class BufferedSocketReads(object):
+    """kazoo's connection reads, served from large ``recv`` chunks.
+
+    kazoo reads each message with two ``recv`` calls (its length, then its
+    body), each after a ``poll``. This replaces the connection's ``_read``
+    with one that fills a buffer with whatever the socket holds (up to
+    256 KiB) and serves messages from it, and wraps the handler's ``select``
+    so that a complete message waiting in the buffer counts as readable (the
+    other descriptors are still polled, without waiting, so requests keep
+    going out). The buffer belongs to one socket: a reconnect starts afresh.
+    Installed once per client (``install``); nothing when kazoo's internals
+    differ. ``take_watch_events`` and ``take_reply`` let a caller take the
+    messages already buffered without a round of kazoo's loop each.
+    """
+
+    CHUNK = 256 * 1024
+
+    def __init__(self, connection, handler):
+        self.connection = connection
+        self.sock = None
+        self.data = b''
+        self.pos = 0
+        self.inner_select = handler.select
+
+    @classmethod
+    def install(cls, client):
+        connection = getattr(client, '_connection', None)
+        handler = getattr(client, 'handler', None)
+        existing = getattr(connection, '_zkm_buffered_reads', None)
+        if existing is not None:
+            return existing
+        if connection is None or handler is None or not hasattr(connection, '_read') or not hasattr(connection, '_socket_error_handling') \
+                or getattr(handler, 'name', None) != 'sequential_threading_handler':
+            return None
+        reads = cls(connection, handler)
+        connection._read = reads.read  # pylint: disable=protected-access
+        handler.select = reads.select
+        connection._zkm_buffered_reads = reads  # pylint: disable=protected-access
+        return reads
+
+    def _complete_message(self):
+        """True when the current socket has a whole message in the buffer (or TLS data decrypted, not yet read)."""
+        sock = self.sock
+        if sock is not self.connection._socket:  # pylint: disable=protected-access
+            return False
+        available = len(self.data) - self.pos
+        if available >= 4 and available >= 4 + _MESSAGE_LENGTH.unpack_from(self.data, self.pos)[0]:
+            return True
+        pending = getattr(sock, 'pending', None)
+        return pending is not None and pending() > 0
+
+    def select(self, rlist, wlist, xlist, timeout=None):
+        sock = self.sock
+        if sock is not None and rlist and sock in rlist and self._complete_message():
+            readable, writable, other = self.inner_select(rlist, wlist, xlist, 0)
+            if sock not in readable:
+                readable = [sock] + list(readable)
+            return readable, writable, other
+        return self.inner_select(rlist, wlist, xlist, timeout)
+
+    def read(self, length, timeout):
+        connection = self.connection
+        sock = connection._socket  # pylint: disable=protected-access
+        if sock is not self.sock:
+            self.sock, self.data, self.pos = sock, b'', 0
+        if len(self.data) - self.pos >= length:
+            start = self.pos
+            self.pos = start + length
+            return self.data[start:self.pos]
+        with connection._socket_error_handling():  # pylint: disable=protected-access
+            parts = [self.data[self.pos:]]
+            have = len(parts[0])
+            while have < length:
+                if not (hasattr(sock, 'pending') and sock.pending() > 0):
+                    if not self.inner_select([sock], [], [], timeout)[0]:
+                        raise connection.handler.timeout_exception('socket time-out during read')
+                try:
+                    chunk = sock.recv(max(self.CHUNK, length - have))
+                except ssl.SSLError as exc:
+                    if exc.errno in (ssl.SSL_ERROR_WANT_READ, ssl.SSL_ERROR_WANT_WRITE):
+                        continue
+                    raise
+                if not chunk:
+                    self.data, self.pos = b'', 0
+                    raise ConnectionDropped('socket connection broken')
+                parts.append(chunk)
+                have += len(chunk)
+            data = b''.join(parts)
+            self.data, self.pos = data, length
+            return data[:length]
+
+    def take_watch_events(self):
+        """Bodies of the complete watch-event messages at the head of the buffer, taken out of it."""
+        out = []
+        data = self.data
+        pos = self.pos
+        end = len(data)
+        unpack_length = _MESSAGE_LENGTH.unpack_from
+        while end - pos >= 8:
+            (length,) = unpack_length(data, pos)
+            if end - pos - 4 < length or length < REPLY_HEADER_SIZE or unpack_length(data, pos + 4)[0] != _WATCH_XID:
+                break
+            out.append(data[pos + 4:pos + 4 + length])
+            pos += 4 + length
+        self.pos = pos
+        return out
+
+    def take_reply(self, xid):
+        """``(buffer, offset)`` of the complete reply at the head of the buffer when it answers ``xid``, else None.
+
+        The reply is taken out of the buffer; its header (``REPLY_HEADER``)
+        starts at ``offset`` in ``buffer``, its body right after.
+        """
+        data = self.data
+        pos = self.pos
+        if len(data) - pos < 4 + REPLY_HEADER_SIZE or self.sock is not self.connection._socket:  # pylint: disable=protected-access
+            return None
+        (length,) = _MESSAGE_LENGTH.unpack_from(data, pos)
+        if len(data) - pos - 4 < length or length < REPLY_HEADER_SIZE or _MESSAGE_LENGTH.unpack_from(data, pos + 4)[0] != xid:
+            return None
+        self.pos = pos + 4 + length
+        return data, pos + 4
+
+
+# --------------------------------------------------------------------------
 # Pipelined single reads (ACLs; every read on servers without multiRead)
 # --------------------------------------------------------------------------
 
@@ -772,8 +909,60 @@ def _install_batch_sender(client):
         return original(read_timeout, connect_timeout)
 
     connection._send_request = send_request  # pylint: disable=protected-access
+    _install_slot_replies(client, connection)
     setattr(connection, _BATCH_SENDER_ATTR, True)
     return True
+
+
+def _install_slot_replies(client, connection):
+    """Answer pipelined requests from the read buffer in bulk, after kazoo's reader answered the first.
+
+    kazoo handles one reply per round of its loop (a ``poll``, the message's
+    header namedtuple, debug-log calls, the request's own parser). Once it
+    has answered a pipelined request, the replies buffered right behind it
+    that answer the next pending pipelined requests (same xids, in order)
+    are parsed here and handed to their pipelines in one go. Anything else
+    at the head of the buffer (a watch event, a ping, the reply of another
+    request) stops the loop and goes back to kazoo. Without the buffered
+    reader or kazoo's expected internals nothing is installed.
+    """
+    original = getattr(connection, '_read_response', None)
+    reads = BufferedSocketReads.install(client)
+    if original is None or reads is None:
+        return
+    pending = client._pending  # pylint: disable=protected-access
+    unpack_header = REPLY_HEADER.unpack_from
+
+    def read_response(header, buffer, offset):
+        result = original(header, buffer, offset)
+        answered = {}
+        while pending:
+            request, slot, xid = pending[0]
+            if slot.__class__ is not _Slot:
+                break
+            found = reads.take_reply(xid)
+            if found is None:
+                break
+            pending.popleft()
+            data, start = found
+            _xid, zxid, err = unpack_header(data, start)
+            if zxid > 0:
+                client.last_zxid = zxid
+            if err:
+                value, failed = EXCEPTIONS[err](), True
+            else:
+                try:
+                    value, failed = request.deserialize(data, start + REPLY_HEADER_SIZE), False
+                except Exception as exc:  # pylint: disable=broad-except
+                    value, failed = exc, True
+            if not slot.fired:
+                slot.fired = True
+                answered.setdefault(slot.pipeline, []).append((slot.index, value, failed))
+        for pipeline, answers in answered.items():
+            pipeline.complete_many(answers)
+        return result
+
+    connection._read_response = read_response  # pylint: disable=protected-access
 
 
 # Errors after which a pipeline stops: the session or connection failed, not one read.
@@ -832,13 +1021,19 @@ class _Pipeline(object):
         return batches
 
     def complete(self, index, value, failed):
+        self.complete_many(((index, value, failed),))
+
+    def complete_many(self, answers):
+        """Store ``(index, value, failed)`` answers and send the requests that now fit the window."""
         # Runs in kazoo's connection thread (or the caller's, for a refused _call).
+        results = self.results
         with self.lock:
-            self.results[index] = value
-            self.outstanding -= 1
-            self.remaining -= 1
-            if failed and self.error is None and _is_fatal(value):
-                self.error = value
+            for index, value, failed in answers:
+                results[index] = value
+                if failed and self.error is None and _is_fatal(value):
+                    self.error = value
+            self.outstanding -= len(answers)
+            self.remaining -= len(answers)
             if self.error is not None:
                 finished = self.outstanding == 0
                 batches = []
@@ -886,6 +1081,35 @@ class _PipelinedGetChildren(object):
         return _read_children(buffer, offset)[0]
 
 
+# Parsed ACL vectors by their serialized bytes: most znodes of a tree share a
+# few ACLs, so a reply's ACL is sliced and looked up instead of parsed into
+# new namedtuples. Bounded: a tree with more distinct ACLs parses the rest.
+_ACL_VECTORS = {}
+_ACL_VECTORS_MAX = 4096
+
+
+def parse_acl_reply(buffer, offset):
+    """A getACL reply body as kazoo's ``GetACL.deserialize`` reads it: ``(acl_list, ZnodeStat)``, ACLs shared via a cache."""
+    start = offset
+    unpack_int = _INT.unpack_from
+    (count,) = unpack_int(buffer, offset)
+    if count < 0:
+        return GetACL.deserialize(buffer, start)
+    offset += 4
+    for _entry in range(count):
+        (length,) = unpack_int(buffer, offset + 4)           # perms, then the scheme's length
+        offset += 8 + max(length, 0)
+        (length,) = unpack_int(buffer, offset)               # the id's length
+        offset += 4 + max(length, 0)
+    key = buffer[start:offset]
+    acl = _ACL_VECTORS.get(key)
+    if acl is None:
+        acl = tuple(GetACL.deserialize(buffer, start)[0])
+        if len(_ACL_VECTORS) < _ACL_VECTORS_MAX:
+            _ACL_VECTORS[key] = acl
+    return list(acl), ZnodeStat._make(stat_struct.unpack_from(buffer, offset))
+
+
 class _PipelinedGetACL(object):
     __slots__ = ('path',)
     type = OP_GET_ACL
@@ -893,7 +1117,7 @@ class _PipelinedGetACL(object):
     def __init__(self, path):
         self.path = path
 
-    deserialize = staticmethod(GetACL.deserialize) if HAS_KAZOO else None
+    deserialize = staticmethod(parse_acl_reply)
 
 
 _PIPELINED_CLASSES = {OP_GET_DATA: _PipelinedGetData, OP_GET_CHILDREN: _PipelinedGetChildren, OP_GET_ACL: _PipelinedGetACL}

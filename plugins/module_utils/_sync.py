@@ -55,7 +55,6 @@ import itertools
 import json
 import logging
 import socket
-import ssl
 import struct
 import threading
 import time
@@ -775,7 +774,7 @@ class _InlineEvents(object):
     internals it installs nothing and ``_protocol``'s callbacks do the work.
 
     It also makes the connection read the socket in large chunks
-    (``_BufferedSocketReads``) and, after each event, takes the watch events
+    (``_protocol.BufferedSocketReads``) and, after each event, takes the watch events
     already buffered behind it in one go: kazoo's loop otherwise costs three
     ``poll`` and two ``recv`` calls per message, which bounded one session to
     ~5-6k events/s on the 2-CPU test machine.
@@ -798,8 +797,8 @@ class _InlineEvents(object):
         child_watchers = client._child_watchers  # pylint: disable=protected-access
         unchroot = client.unchroot
         event_types = self._EVENT_TYPES
-        unpack_event = _WATCH_EVENT.unpack_from
-        event_size = _WATCH_EVENT.size
+        unpack_event = _protocol.WATCH_EVENT.unpack_from
+        event_size = _protocol.WATCH_EVENT.size
         adapter = self
 
         def one_event(buffer, offset):
@@ -818,14 +817,14 @@ class _InlineEvents(object):
                                 return None
             return inner(buffer, offset)
 
-        reads = _BufferedSocketReads.install(client)
+        reads = _protocol.BufferedSocketReads.install(client)
 
         def read_watch_event(buffer, offset):
             one_event(buffer, offset)
             if reads is not None:
                 # the watch events buffered right behind this one, without a round of kazoo's loop each
                 for message in reads.take_watch_events():
-                    one_event(message, _REPLY_HEADER_SIZE)
+                    one_event(message, _protocol.REPLY_HEADER_SIZE)
             return None
         connection._read_watch_event = read_watch_event  # pylint: disable=protected-access
         self.active = True
@@ -833,119 +832,6 @@ class _InlineEvents(object):
     def stop(self):
         # The wrapper stays (others may have wrapped it since); inactive, it only passes events on.
         self.active = False
-
-
-_WATCH_EVENT = struct.Struct('>iii')    # type, state, path length (the path follows)
-_REPLY_HEADER = struct.Struct('>iqi')   # xid, zxid, err
-_REPLY_HEADER_SIZE = _REPLY_HEADER.size
-_MESSAGE_LENGTH = struct.Struct('>i')
-_WATCH_XID = -1
-
-
-class _BufferedSocketReads(object):
-    """kazoo's connection reads, served from large ``recv`` chunks.
-
-    kazoo reads each message with two ``recv`` calls (its length, then its
-    body), each after a ``poll``. This replaces the connection's ``_read``
-    with one that fills a buffer with whatever the socket holds (up to
-    256 KiB) and serves messages from it, and wraps the handler's ``select``
-    so that a complete message waiting in the buffer counts as readable (the
-    other descriptors are still polled, without waiting, so requests keep
-    going out). The buffer belongs to one socket: a reconnect starts afresh.
-    Installed once per client; nothing when kazoo's internals differ.
-    """
-
-    CHUNK = 256 * 1024
-
-    def __init__(self, connection, handler):
-        self.connection = connection
-        self.sock = None
-        self.data = b''
-        self.pos = 0
-        self.inner_select = handler.select
-
-    @classmethod
-    def install(cls, client):
-        connection = getattr(client, '_connection', None)
-        handler = getattr(client, 'handler', None)
-        existing = getattr(connection, '_zkm_buffered_reads', None)
-        if existing is not None:
-            return existing
-        if connection is None or handler is None or not hasattr(connection, '_read') or not hasattr(connection, '_socket_error_handling') \
-                or getattr(handler, 'name', None) != 'sequential_threading_handler':
-            return None
-        reads = cls(connection, handler)
-        connection._read = reads.read  # pylint: disable=protected-access
-        handler.select = reads.select
-        connection._zkm_buffered_reads = reads  # pylint: disable=protected-access
-        return reads
-
-    def _complete_message(self):
-        """True when the current socket has a whole message in the buffer (or TLS data decrypted, not yet read)."""
-        sock = self.sock
-        if sock is not self.connection._socket:  # pylint: disable=protected-access
-            return False
-        available = len(self.data) - self.pos
-        if available >= 4 and available >= 4 + _MESSAGE_LENGTH.unpack_from(self.data, self.pos)[0]:
-            return True
-        pending = getattr(sock, 'pending', None)
-        return pending is not None and pending() > 0
-
-    def select(self, rlist, wlist, xlist, timeout=None):
-        sock = self.sock
-        if sock is not None and rlist and sock in rlist and self._complete_message():
-            readable, writable, other = self.inner_select(rlist, wlist, xlist, 0)
-            if sock not in readable:
-                readable = [sock] + list(readable)
-            return readable, writable, other
-        return self.inner_select(rlist, wlist, xlist, timeout)
-
-    def read(self, length, timeout):
-        connection = self.connection
-        sock = connection._socket  # pylint: disable=protected-access
-        if sock is not self.sock:
-            self.sock, self.data, self.pos = sock, b'', 0
-        if len(self.data) - self.pos >= length:
-            start = self.pos
-            self.pos = start + length
-            return self.data[start:self.pos]
-        with connection._socket_error_handling():  # pylint: disable=protected-access
-            parts = [self.data[self.pos:]]
-            have = len(parts[0])
-            while have < length:
-                if not (hasattr(sock, 'pending') and sock.pending() > 0):
-                    if not self.inner_select([sock], [], [], timeout)[0]:
-                        raise connection.handler.timeout_exception('socket time-out during read')
-                try:
-                    chunk = sock.recv(max(self.CHUNK, length - have))
-                except ssl.SSLError as exc:
-                    if exc.errno in (ssl.SSL_ERROR_WANT_READ, ssl.SSL_ERROR_WANT_WRITE):
-                        continue
-                    raise
-                if not chunk:
-                    self.data, self.pos = b'', 0
-                    raise kazoo_exceptions.ConnectionDropped('socket connection broken')
-                parts.append(chunk)
-                have += len(chunk)
-            data = b''.join(parts)
-            self.data, self.pos = data, length
-            return data[:length]
-
-    def take_watch_events(self):
-        """Bodies of the complete watch-event messages at the head of the buffer, taken out of it."""
-        out = []
-        data = self.data
-        pos = self.pos
-        end = len(data)
-        unpack_length = _MESSAGE_LENGTH.unpack_from
-        while end - pos >= 8:
-            (length,) = unpack_length(data, pos)
-            if end - pos - 4 < length or length < _REPLY_HEADER_SIZE or unpack_length(data, pos + 4)[0] != _WATCH_XID:
-                break
-            out.append(data[pos + 4:pos + 4 + length])
-            pos += 4 + length
-        self.pos = pos
-        return out
 
 
 class _Side(object):

@@ -24,7 +24,16 @@ for _path in (COLLECTIONS_DIR, REPO_ROOT):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from tests.harness.zkharness import ZkCluster  # noqa: E402
+from tests.harness.zkharness import SERVER_JVM_FLAGS, ZkCluster  # noqa: E402
+
+
+def bench_cluster(name, size=3, **options):
+    """A harness cluster (not started) whose servers run as in production (``SERVER_JVM_FLAGS``: full JIT, the JVM's collector).
+
+    The test suite's servers trade steady-state speed for start-up time; a
+    benchmark measures the steady state.
+    """
+    return ZkCluster(name, size=size, jvm_flags=SERVER_JVM_FLAGS, **options)
 
 
 def argument_parser(doc, nodes, nodes_help='znodes in the tree the benchmark loads', hosts_help=None):
@@ -52,7 +61,7 @@ def cluster_to_measure(name, hosts=None, size=1):
     if hosts:
         yield hosts, []
         return
-    cluster = ZkCluster(name, size=size)
+    cluster = bench_cluster(name, size=size)
     try:
         cluster.start()
         yield cluster.hosts, [node.pid for node in cluster.nodes]

@@ -37,7 +37,7 @@ import tempfile
 import time
 
 # First: it makes the collection (ansible_collections.zookeeper.migration) and tests.harness importable.
-from bench_common import REPO_ROOT, argument_parser, close_clients, cpu_seconds, rate
+from bench_common import REPO_ROOT, argument_parser, bench_cluster, close_clients, cpu_seconds, rate
 
 from kazoo.security import ACL, Id, make_digest_acl, make_digest_acl_credential
 
@@ -45,7 +45,6 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._apply import 
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import connect
 from ansible_collections.zookeeper.migration.plugins.module_utils._diff import diff_snapshots
 from ansible_collections.zookeeper.migration.plugins.module_utils._snapshot import take_snapshot
-from tests.harness.zkharness import ZkCluster
 
 SOURCE_ROOT = '/bench'
 PAYLOAD = 100
@@ -240,8 +239,8 @@ def main():
     print('bench_copy: starting a 3-node source and a 3-node destination ensemble (ZooKeeper 3.8) under %s' % base_dir)
     print('machine: %d CPUs, load average %.1f %.1f %.1f (other work on the machine skews every figure; ratios are measured '
           'in the same rounds)' % ((os.cpu_count() or 0,) + tuple(os.getloadavg())))
-    source_cluster = ZkCluster('bench-source', size=3, base_dir=base_dir, heap='768m')
-    dest_cluster = ZkCluster('bench-dest', size=3, base_dir=base_dir, heap='768m')
+    source_cluster = bench_cluster('bench-source', size=3, base_dir=base_dir, heap='768m')
+    dest_cluster = bench_cluster('bench-dest', size=3, base_dir=base_dir, heap='768m')
     src = dst = cleaner = None
     try:
         source_cluster.start()

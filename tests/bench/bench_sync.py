@@ -49,13 +49,12 @@ import threading
 import time
 import tracemalloc
 
-from bench_common import COLLECTIONS_DIR  # puts the collection and the repository on sys.path
+from bench_common import COLLECTIONS_DIR, bench_cluster  # puts the collection and the repository on sys.path
 
 from kazoo.protocol.serialization import SetData, Transaction  # noqa: E402
 
 from ansible_collections.zookeeper.migration.plugins.module_utils import _control, _protocol  # noqa: E402
 from ansible_collections.zookeeper.migration.plugins.module_utils._sync import Baseline, _InlineEvents, data_hash64  # noqa: E402
-from tests.harness.zkharness import ZkCluster  # noqa: E402
 
 BASE = '/bench'
 ROOT = '/zookeeper-migration'
@@ -191,8 +190,10 @@ def paced(count, rate, action):
 # (1) latency at 1,000 writes/s
 # --------------------------------------------------------------------------
 
-def writer_process(hosts, kind, count, rate):
+def writer_process(hosts, kind, count, rate, directory='lat'):
     """The 1,000 writes/s writer, run in a process of its own (``--writer``): prints {path: send time} as JSON.
+
+    It writes ``count`` znodes ``BASE/<directory>/nNNNNNN`` (creates, or updates of them).
 
     CLOCK_MONOTONIC is system-wide on Linux, so its times compare with the
     watch arrival times the benchmark process records.
@@ -205,7 +206,7 @@ def writer_process(hosts, kind, count, rate):
     results = []
 
     def write(index):
-        path = '%s/lat/n%06d' % (BASE, index)
+        path = '%s/%s/n%06d' % (BASE, directory, index)
         sent[path] = time.monotonic()
         if kind == 'create':
             results.append(client.create_async(path, PAYLOAD))
@@ -220,15 +221,32 @@ def writer_process(hosts, kind, count, rate):
     return 0
 
 
-def measure_latency(source, src_watch, dst_watch, writes, rate):
+def run_writer(source, kind, writes, rate, directory='lat'):
+    """``writer_process`` in a process of its own; its report ({'elapsed': s, 'sent': {path: time}})."""
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), '--writer', kind, '--writer-hosts', source.hosts,
+                          '--writer-count', str(writes), '--writer-rate', str(rate), '--writer-dir', directory],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True, env=dict(os.environ, PYTHONPATH=COLLECTIONS_DIR))
+    return json.loads(out.stdout)
+
+
+def measure_latency(source, src_watch, dst_watch, writes, rate, warmup=3000):
+    """Creates, then updates, at ``rate``: arrival times of both watches against the send times.
+
+    A warm-up round first (``warmup`` creates and updates of other znodes at
+    the same rate, not measured): freshly started servers and daemon run
+    their first thousands of such requests through the JVM's interpreter and
+    compiler queue, which is not the steady state a long-running ensemble
+    and daemon are in.
+    """
+    if warmup:
+        for kind in ('create', 'update'):
+            run_writer(source, kind, warmup, rate, directory='warm')
+        wait_until(lambda: dst_watch.get('%s/warm/n%06d' % (BASE, warmup - 1)) is not None, 30)
     results = {}
     for kind in ('create', 'update'):
         src_watch.reset()
         dst_watch.reset()
-        out = subprocess.run([sys.executable, os.path.abspath(__file__), '--writer', kind, '--writer-hosts', source.hosts,
-                              '--writer-count', str(writes), '--writer-rate', str(rate)],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True, env=dict(os.environ, PYTHONPATH=COLLECTIONS_DIR))
-        report = json.loads(out.stdout)
+        report = run_writer(source, kind, writes, rate)
         sent = report['sent']
         wait_until(lambda: all(dst_watch.get(p) is not None for p in list(sent)[-50:]), 30)
         time.sleep(0.5)
@@ -411,6 +429,48 @@ def settle_checkpoints(store, quiet=4.0, timeout=90.0):
             return
 
 
+class MemorySampler(object):
+    """Samples the daemon's RSS and status details once a second while the memory section runs.
+
+    The timeline shows what a peak coincides with (queue depth, a full
+    reconcile, checkpoints); with ``BENCH_SYNC_TIMELINE=file`` it is written
+    there as JSON lines.
+    """
+
+    FIELDS = ('queue', 'tracked_paths', 'full_reconciles', 'checkpoints', 'watch_events', 'batches')
+
+    def __init__(self, daemon_pid, store, interval=1.0):
+        self.daemon_pid, self.store, self.interval = daemon_pid, store, interval
+        self.samples = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name='memory-sampler')
+        self.thread.daemon = True
+        self.started = time.monotonic()
+
+    def _run(self):
+        while not self.done.wait(self.interval):
+            found = status(self.store)
+            details = found.get('details', {})
+            sample = {'t': round(time.monotonic() - self.started, 1), 'rss_mib': round(rss_kib(self.daemon_pid) / 1024.0, 1),
+                      'phase': found.get('phase'), 'lag_ms': found.get('lag_ms')}
+            sample.update((field, details.get(field)) for field in self.FIELDS)
+            self.samples.append(sample)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(5.0)
+        target = os.environ.get('BENCH_SYNC_TIMELINE')
+        if target:
+            with open(target, 'w') as handle:
+                for sample in self.samples:
+                    handle.write(json.dumps(sample) + '\n')
+        return self.samples
+
+
 def measure_memory(daemon_pid, store, writer, extra_nodes, steps=4):
     """Daemon RSS before and after ``extra_nodes`` creates streamed in (in ``steps`` bulk loads, to show whether it is linear)."""
     tracked_before = status(store).get('details', {}).get('tracked_paths', 0)
@@ -420,6 +480,7 @@ def measure_memory(daemon_pid, store, writer, extra_nodes, steps=4):
     rss_before = rss_kib(daemon_pid)
     points = [(tracked_before, rss_before)]
     loaded = 0
+    sampler = MemorySampler(daemon_pid, store).start()
     for step in range(steps):
         count = extra_nodes * (step + 1) // steps - loaded
         load_nodes(writer, BASE + '/mem', count, first=loaded)
@@ -428,12 +489,15 @@ def measure_memory(daemon_pid, store, writer, extra_nodes, steps=4):
                    and status(store).get('lag_ms', 1) == 0, 900, 0.25)
         settle_checkpoints(store)
         points.append((status(store).get('details', {}).get('tracked_paths', 0), rss_kib(daemon_pid)))
+    samples = sampler.stop()
     tracked_after, rss_after = points[-1]
     slopes = [(b[1] - a[1]) * 1024.0 / max(1, b[0] - a[0]) for a, b in zip(points, points[1:])]
     return {'tracked_before': tracked_before, 'tracked_after': tracked_after, 'rss_before_kib': rss_before, 'rss_after_kib': rss_after,
             'peak_kib': rss_kib(daemon_pid, 'VmHWM'), 'points': points, 'step_slopes': slopes,
             'full_reconciles': status(store).get('details', {}).get('full_reconciles', 0) - reconciles_before,
-            'bytes_per_znode': (rss_after - rss_before) * 1024.0 / max(1, tracked_after - tracked_before)}
+            'bytes_per_znode': (rss_after - rss_before) * 1024.0 / max(1, tracked_after - tracked_before),
+            'peak_sample': max(samples, key=lambda sample: sample['rss_mib']) if samples else None,
+            'max_queue': max([sample['queue'] or 0 for sample in samples] or [0])}
 
 
 # --------------------------------------------------------------------------
@@ -458,12 +522,13 @@ def main():
     parser.add_argument('--writer-hosts', help=argparse.SUPPRESS)
     parser.add_argument('--writer-count', type=int, help=argparse.SUPPRESS)
     parser.add_argument('--writer-rate', type=int, help=argparse.SUPPRESS)
+    parser.add_argument('--writer-dir', default='lat', help=argparse.SUPPRESS)
     parser.add_argument('--baseline-rss', type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_rss:
         return baseline_rss_process(args.baseline_rss)
     if args.writer:
-        return writer_process(args.writer_hosts, args.writer, args.writer_count, args.writer_rate)
+        return writer_process(args.writer_hosts, args.writer, args.writer_count, args.writer_rate, args.writer_dir)
     if args.quick:
         args.latency_writes, args.rates, args.window, args.memory_nodes = 2000, '2500,6000', 5.0, 50000
     rates = [int(r) for r in args.rates.split(',')]
@@ -471,8 +536,8 @@ def main():
     workdir = tempfile.mkdtemp(prefix='bench-sync-')
     print('machine: %d CPUs, load average %s (other work on the machine skews every figure)'
           % (os.cpu_count(), open('/proc/loadavg').read().split()[0]), flush=True)
-    source = ZkCluster('bench-sync-src', size=3, heap=args.heap)
-    destination = ZkCluster('bench-sync-dst', size=3, heap=args.heap)
+    source = bench_cluster('bench-sync-src', size=3, heap=args.heap)
+    destination = bench_cluster('bench-sync-dst', size=3, heap=args.heap)
     daemons = []
     try:
         print('starting a 3-node source and a 3-node destination (ZooKeeper 3.8)...', flush=True)
@@ -488,6 +553,7 @@ def main():
         for name, cluster in (('src', source), ('dst', destination)):
             store.put_cluster({'name': name, 'hosts': cluster.host_list, 'session_timeout': args.session_timeout})
         writer.ensure_path(BASE + '/lat')
+        writer.ensure_path(BASE + '/warm')
         writer.ensure_path(BASE + '/keys')
         keys = ['%s/keys/k%06d' % (BASE, index) for index in range(args.keys)]
         from kazoo.protocol.serialization import Create
@@ -573,6 +639,12 @@ def report_memory(memory, per_entry):
     print('  RSS after each bulk load (tracked znodes: MiB): %s; slope of each step: %s bytes per znode'
           % (', '.join('%d: %.0f' % (tracked, kib / 1024.0) for tracked, kib in memory['points']),
              ', '.join('%.0f' % slope for slope in memory['step_slopes'])))
+    peak = memory['peak_sample']
+    if peak:
+        print('  highest RSS sampled: %.0f MiB at %.0fs, with %s tracked, %s queued, %s full reconcile(s), %s checkpoint(s); '
+              'largest queue sampled: %d paths'
+              % (peak['rss_mib'], peak['t'], peak['tracked_paths'], peak['queue'], peak['full_reconciles'], peak['checkpoints'],
+                 memory['max_queue']))
     print('  baseline structure alone, 1M synthetic paths of ~46 characters: %.0f bytes per entry (tracemalloc), %.0f (RSS of a fresh '
           'process)' % per_entry)
     print('  target: <= 300 bytes per tracked znode  -> %s' % verdict(memory['bytes_per_znode'] <= 300))

@@ -317,10 +317,10 @@ class ZkNode(object):
 
     def command(self):
         cluster = self.cluster
-        jvm = ['-Xmx%s' % cluster.heap, '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1',
-               '-Dlog4j.configuration=file:%s' % os.path.join(self.directory, 'log4j.properties'),
-               '-Dzookeeper.log.dir=%s' % self.directory,
-               '-Djute.maxbuffer=%d' % cluster.jute_maxbuffer]
+        jvm = ['-Xmx%s' % cluster.heap] + list(cluster.jvm_flags) + [
+            '-Dlog4j.configuration=file:%s' % os.path.join(self.directory, 'log4j.properties'),
+            '-Dzookeeper.log.dir=%s' % self.directory,
+            '-Djute.maxbuffer=%d' % cluster.jute_maxbuffer]
         if cluster.digest_auth:
             jvm.append('-Dzookeeper.DigestAuthenticationProvider.superDigest=%s' % super_digest(cluster.super_user, cluster.super_password))
         if cluster.extended_types:
@@ -405,17 +405,28 @@ class ZkNode(object):
         return '\n'.join(text)
 
 
+# Tests start dozens of short-lived servers: the serial collector and the C1
+# compiler alone start fastest and take the least CPU while the JIT warms up.
+TEST_JVM_FLAGS = ('-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1')
+# Benchmarks measure servers as zkServer.sh runs them in production: the JVM's
+# own collector and its full tiered JIT (C2 code serves requests markedly
+# cheaper once warm, which is what a long-running ensemble sees).
+SERVER_JVM_FLAGS = ()
+
+
 class ZkCluster(object):
     """A standalone server (size=1) or an ensemble of real ZooKeeper servers.
 
     Use as a context manager, or call ``start()`` and ``destroy()``.
     ``hosts`` is the connect string clients use (the TLS port when ``tls``).
+    ``jvm_flags``: ``TEST_JVM_FLAGS`` (fast start) or ``SERVER_JVM_FLAGS``
+    (production-like, for benchmarks), or any list of JVM options.
     """
 
     def __init__(self, name, size=1, version='3.8', base_dir=None, bind='127.0.0.1', tick_time=500,
                  min_session_timeout=None, max_session_timeout=60000, digest_auth=False, tls=False,
                  tls_client_auth='need', extended_types=False, container_check_ms=None, jute_maxbuffer=0xfffff,
-                 heap='512m', extra_config=None, system_properties=None, track_processes=True):
+                 heap='512m', jvm_flags=TEST_JVM_FLAGS, extra_config=None, system_properties=None, track_processes=True):
         if version not in ('3.8', '3.4'):
             raise HarnessError('unknown ZooKeeper version %r (3.8 or 3.4)' % version)
         if version == '3.4' and (tls or extended_types):
@@ -436,6 +447,7 @@ class ZkCluster(object):
         self.container_check_ms = container_check_ms
         self.jute_maxbuffer = jute_maxbuffer
         self.heap = heap
+        self.jvm_flags = tuple(jvm_flags)
         self.extra_config = dict(extra_config or {})
         self.system_properties = dict(system_properties or {})
         self.track_processes = track_processes

@@ -538,3 +538,66 @@ def test_kazoo_set_data_and_check_requests_are_unchanged_by_the_extension():
     assert bytes(Transaction(ops).serialize()) == (
         header(5) + bytes(SetData('/a', b'v', 3).serialize()) + header(13) + bytes(CheckVersion('/b', 1).serialize()) + END)
     assert write_string('') == struct.pack('!i', -1)  # kazoo's null-for-empty rule we rely on
+
+
+# --------------------------------------------------------------------------
+# getACL replies parsed through the ACL-vector cache; replies taken from the read buffer
+# --------------------------------------------------------------------------
+
+def acl_reply(entries, stat=tuple(range(1, 12))):
+    """A getACL reply body: the ACL vector (perms, scheme, id; None for a null string), then the stat."""
+    out = struct.pack('>i', len(entries))
+    for perms, scheme, ident in entries:
+        out += struct.pack('>i', perms)
+        for text in (scheme, ident):
+            out += struct.pack('>i', -1) if text is None else jstring(text)
+    return out + struct.pack('>qqqqiiiqiiq', *stat)
+
+
+@pytest.mark.parametrize('entries', [
+    [(31, 'world', 'anyone')],
+    [(31, 'digest', 'migrator:abc='), (1, 'world', 'anyone'), (3, 'ip', '127.0.0.1')],
+    [(5, 'x', None)],
+    [],
+])
+def test_parse_acl_reply_reads_what_kazoo_reads(entries):
+    body = b'prefix' + acl_reply(entries)
+    assert _protocol.parse_acl_reply(body, 6) == GetACL.deserialize(body, 6)
+
+
+def test_parse_acl_reply_shares_parsed_acls_but_hands_out_own_lists():
+    first = _protocol.parse_acl_reply(acl_reply([(31, 'digest', 'u:h='), (1, 'world', 'anyone')]), 0)
+    second = _protocol.parse_acl_reply(acl_reply([(31, 'digest', 'u:h='), (1, 'world', 'anyone')], stat=tuple(range(20, 31))), 0)
+    assert first[0] == second[0] and first[0] is not second[0]
+    assert first[0][0] is second[0][0]                 # the ACL namedtuples come from the cache
+    assert second[1] == ZnodeStat(*range(20, 31))
+    first[0].append('changed by a caller')
+    assert _protocol.parse_acl_reply(acl_reply([(31, 'digest', 'u:h='), (1, 'world', 'anyone')]), 0)[0] == second[0]
+
+
+class _FakeConnection(object):
+    def __init__(self, sock):
+        self._socket = sock
+
+
+def _reply(xid, body=b''):
+    payload = struct.pack('>iqi', xid, 7, 0) + body
+    return struct.pack('>i', len(payload)) + payload
+
+
+def test_take_reply_takes_only_a_whole_reply_to_the_expected_xid():
+    sock = object()
+    reads = _protocol.BufferedSocketReads.__new__(_protocol.BufferedSocketReads)
+    reads.connection, reads.sock, reads.pos = _FakeConnection(sock), sock, 0
+    first, second = _reply(5, b'one'), _reply(6, b'two')
+    reads.data = first + second + _reply(-1, b'event') + _reply(8, b'partial')[:-2]
+    assert reads.take_reply(6) is None and reads.pos == 0          # not the head of the buffer
+    data, offset = reads.take_reply(5)
+    assert struct.unpack_from('>iqi', data, offset) == (5, 7, 0) and data[offset + 16:offset + 19] == b'one'
+    data, offset = reads.take_reply(6)
+    assert data[offset + 16:offset + 19] == b'two'
+    assert reads.take_reply(-1) is not None                        # the caller decides which xid it expects
+    assert reads.take_reply(8) is None                             # incomplete: left for kazoo's loop
+    reads.connection = _FakeConnection(object())                   # a reconnect: the buffer is stale
+    reads.pos = 0
+    assert reads.take_reply(5) is None

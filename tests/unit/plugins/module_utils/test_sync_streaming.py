@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from ansible_collections.zookeeper.migration.plugins.module_utils import _sync
+from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol, _sync
 from ansible_collections.zookeeper.migration.plugins.module_utils._sync import Baseline, ReconcileQueue
 
 kazoo_client = pytest.importorskip('kazoo.client')
@@ -106,8 +106,8 @@ def _unstarted_client():
 class TestBufferedReads(object):
     def test_messages_split_across_chunks_are_served_whole(self):
         client = _unstarted_client()
-        reads = _sync._BufferedSocketReads.install(client)
-        assert reads is not None and _sync._BufferedSocketReads.install(client) is reads
+        reads = _protocol.BufferedSocketReads.install(client)
+        assert reads is not None and _protocol.BufferedSocketReads.install(client) is reads
         stream = _message(5, b'abc') + _message(6, b'defg')
         client._connection._socket = _ChunkedSocket([stream[:3], stream[3:11], stream[11:]])
         connection = client._connection
@@ -118,7 +118,7 @@ class TestBufferedReads(object):
 
     def test_a_complete_buffered_message_is_readable_without_the_socket(self):
         client = _unstarted_client()
-        reads = _sync._BufferedSocketReads.install(client)
+        reads = _protocol.BufferedSocketReads.install(client)
         left, right = socket.socketpair()
         try:
             client._connection._socket = left
