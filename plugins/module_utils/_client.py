@@ -82,6 +82,7 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_REQUEST_BYTES = 0xfffff
 REDACTED = '********'
 
+_SPEC_ATTR = '_zkm_spec'   # the ClusterSpec a client of ``connect`` was made from
 _SPEC_KEYS = frozenset(['name', 'hosts', 'chroot', 'session_timeout', 'connect_timeout', 'read_only', 'auth', 'tls'])
 _AUTH_KEYS = frozenset(['scheme', 'username', 'password', 'credential', 'mechanism', 'service', 'principal'])
 _TLS_KEYS = frozenset(['enabled', 'ca_file', 'cert_file', 'key_file', 'key_password', 'credential', 'verify', 'check_hostname'])
@@ -880,6 +881,8 @@ def connect(spec, credentials=None, fast_select=True, connection_retry=None, log
     except BaseException:
         _stop_quietly(client)
         raise
+    # What it was connected with, for more sessions of the same identity (``extra_sessions``).
+    setattr(client, _SPEC_ATTR, spec)
     return client
 
 
@@ -985,6 +988,29 @@ def connect_members(spec, credentials=None, count=None, **kwargs):
     if not clients:
         raise ClusterUnreachableError('cannot connect to any member of cluster %s' % spec.name, cluster=spec.name, failures=failures)
     return clients
+
+
+def extra_sessions(client, count):
+    """Up to ``count`` more started clients like ``client`` (same cluster, identity and chroot), dealt over the members.
+
+    Only for a client made by ``connect`` (else ``[]``). Best effort: members
+    that refuse more sessions (``maxClientCnxns``, down) are skipped, and
+    ``[]`` means the caller goes on with ``client`` alone. The caller stops
+    and closes every client returned (``stop_clients``).
+    """
+    spec = getattr(client, _SPEC_ATTR, None)
+    if spec is None or count < 1:
+        return []
+    try:
+        return connect_members(spec, count=count)
+    except ZkMigrationError:
+        return []
+
+
+def stop_clients(clients):
+    """Stop and close each of ``clients``, ignoring failures (they are being dropped)."""
+    for client in clients:
+        _stop_quietly(client)
 
 
 @contextlib.contextmanager

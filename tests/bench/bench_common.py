@@ -24,16 +24,18 @@ for _path in (COLLECTIONS_DIR, REPO_ROOT):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from tests.harness.zkharness import SERVER_JVM_FLAGS, ZkCluster  # noqa: E402
+from tests.harness.zkharness import SERVER_JVM_FLAGS, TEST_JVM_FLAGS, ZkCluster  # noqa: E402
 
 
 def bench_cluster(name, size=3, **options):
     """A harness cluster (not started) whose servers run as in production (``SERVER_JVM_FLAGS``: full JIT, the JVM's collector).
 
     The test suite's servers trade steady-state speed for start-up time; a
-    benchmark measures the steady state.
+    benchmark measures the steady state. ``ZK_BENCH_JVM=test`` in the
+    environment runs the test suite's flags instead, for comparison.
     """
-    return ZkCluster(name, size=size, jvm_flags=SERVER_JVM_FLAGS, **options)
+    flags = TEST_JVM_FLAGS if os.environ.get('ZK_BENCH_JVM') == 'test' else SERVER_JVM_FLAGS
+    return ZkCluster(name, size=size, jvm_flags=flags, **options)
 
 
 def argument_parser(doc, nodes, nodes_help='znodes in the tree the benchmark loads', hosts_help=None):

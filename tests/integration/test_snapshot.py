@@ -8,7 +8,7 @@ import os
 import pytest
 from kazoo.security import make_digest_acl, make_acl, OPEN_ACL_UNSAFE
 
-from ansible_collections.zookeeper.migration.plugins.module_utils import _client
+from ansible_collections.zookeeper.migration.plugins.module_utils import _client, _snapshot
 from ansible_collections.zookeeper.migration.plugins.module_utils import _errors as errors
 from ansible_collections.zookeeper.migration.plugins.module_utils._snapshot import hash_data, take_snapshot
 
@@ -258,3 +258,40 @@ def test_zookeeper_34_fallback(zk_34, zk_path, zk_client_factory):
     assert snapshot.nodes[zk_path + '/conf/binary'].data == bytes(range(256)) * 4
     assert snapshot.nodes[zk_path + '/conf/app'].acl == ((31, 'world', 'anyone'),)
     assert _node_view(snapshot, zk_path) == _node_view(forced, zk_path)
+
+
+def test_acls_of_a_large_tree_are_read_over_extra_sessions_of_the_same_identity(zk_auth, zk_path, monkeypatch):
+    # The extra sessions must authenticate as the caller: an anonymous session
+    # would read every digest id masked as "app:x" (no ADMIN), not the real hash.
+    app_acl = [make_digest_acl('app', 'app-password', all=True)]
+    spec = zk_auth.client_spec(auth=False)
+    spec['auth'] = {'scheme': 'digest', 'username': 'app', 'password': 'app-password'}
+    opened = []
+
+    def recording_extra_sessions(client, count):
+        clients = real_extra_sessions(client, count)
+        opened.extend(clients)
+        return clients
+    real_extra_sessions = _snapshot.extra_sessions
+    monkeypatch.setattr(_snapshot, 'extra_sessions', recording_extra_sessions)
+    count = _snapshot.ACL_SESSIONS_MIN_NODES + 100
+    with _client.connected(spec) as client:
+        client.ensure_path(zk_path)
+        client.create(zk_path + '/t', b'', acl=app_acl)
+        for start in range(0, count, 500):
+            txn = client.transaction()
+            for index in range(start, min(count, start + 500)):
+                txn.create('%s/t/n%05d' % (zk_path, index), b'%d' % index, acl=app_acl)
+            assert not [r for r in txn.commit() if isinstance(r, Exception)]
+        shared = take_snapshot(client, [zk_path + '/t'])
+        assert len(opened) == _snapshot.DEFAULT_ACL_SESSIONS
+        assert not [extra for extra in opened if extra.connected]          # closed again
+        del opened[:]
+        alone = take_snapshot(client, [zk_path + '/t'], acl_sessions=0)
+        assert opened == []
+        small = take_snapshot(client, [zk_path + '/t/n00000'])
+        assert opened == [] and small.nodes[zk_path + '/t/n00000'].acl == shared.nodes[zk_path + '/t/n00000'].acl
+    expected = ((31, 'digest', app_acl[0].id.id),)
+    assert len(shared.nodes) == count + 1
+    assert set(node.acl for node in shared.nodes.values()) == {expected}
+    assert _node_view(shared, zk_path) == _node_view(alone, zk_path)
