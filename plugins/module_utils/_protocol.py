@@ -236,29 +236,42 @@ def _error_instance(code):
         return error
 
 
-def parse_multi_read_response(buffer, offset=0):
+def parse_multi_read_response(buffer, offset=0, raw_stats=False):
     """Decode a MultiResponse to a multiRead: one slot per op.
 
-    getData slots are ``(bytes, ZnodeStat)``, getChildren slots a list of
+    getData slots are ``(bytes, ZnodeStat)`` (with ``raw_stats``, the stat
+    as a plain tuple in the same order: a walk of a million znodes reads
+    them by index and spares the namedtuple), getChildren slots a list of
     child names, failed ops the kazoo exception instance (``NoNodeError()``).
     """
     results = []
     append = results.append
     header = multiheader_struct.unpack_from
+    unpack_int = _INT.unpack_from
+    unpack_stat = stat_struct.unpack_from
+    make_stat = None if raw_stats else ZnodeStat._make
     while True:
         op_type, done, err = header(buffer, offset)
         offset += 9
         if done:
             return results
         if op_type == OP_GET_DATA:
-            data, offset = _read_data(buffer, offset)
-            stat, offset = _read_stat(buffer, offset)
-            append((data, stat))
+            # inlined _read_data / _read_stat: this loop runs once per znode of a walk
+            (length,) = unpack_int(buffer, offset)
+            offset += 4
+            if length > 0:
+                data = bytes(buffer[offset:offset + length])
+                offset += length
+            else:
+                data = b''
+            stat = unpack_stat(buffer, offset)
+            offset += _STAT_SIZE
+            append((data, make_stat(stat) if make_stat is not None else stat))
         elif op_type == OP_GET_CHILDREN:
             children, offset = _read_children(buffer, offset)
             append(children)
         elif op_type == OP_ERROR:
-            code = _INT.unpack_from(buffer, offset)[0]
+            code = unpack_int(buffer, offset)[0]
             offset += 4
             append(_error_instance(code or err))
         else:
@@ -326,11 +339,12 @@ class MultiRead(object):
     8 (getChildren). No watches are set (kazoo could not route their events).
     """
 
-    __slots__ = ('ops',)
+    __slots__ = ('ops', 'raw_stats')
     type = OP_MULTI_READ
 
-    def __init__(self, ops):
+    def __init__(self, ops, raw_stats=False):
         self.ops = ops
+        self.raw_stats = raw_stats
 
     def serialize(self):
         parts = []
@@ -342,9 +356,8 @@ class MultiRead(object):
         append(_MULTI_END)
         return b''.join(parts)
 
-    @staticmethod
-    def deserialize(buffer, offset):
-        return parse_multi_read_response(buffer, offset)
+    def deserialize(self, buffer, offset):
+        return parse_multi_read_response(buffer, offset, self.raw_stats)
 
     def __repr__(self):
         return 'MultiRead(%d ops)' % len(self.ops)
@@ -610,7 +623,7 @@ def supports_persistent_watches(client):
 # multiRead
 # --------------------------------------------------------------------------
 
-def _multi_read_request(client, ops):
+def _multi_read_request(client, ops, raw_stats=False):
     encoded = []
     chroot = client.chroot
     for op in ops:
@@ -626,10 +639,10 @@ def _multi_read_request(client, ops):
         elif path[:1] != '/':
             _check_path(path)
         encoded.append((opcode, path))
-    return MultiRead(encoded)
+    return MultiRead(encoded, raw_stats)
 
 
-def multi_read_async(client, ops):
+def multi_read_async(client, ops, raw_stats=False):
     """Send one multiRead for ``ops``; returns a kazoo ``IAsyncResult``.
 
     ``ops`` is a list of ``('data', path)`` / ``('children', path)``. The
@@ -641,10 +654,11 @@ def multi_read_async(client, ops):
     The reads are not atomic: each op sees the tree as the server had it then.
     The whole answer comes back as one packet (the server does not apply
     jute.maxbuffer to it, kazoo reads any size): bound a batch by the data
-    sizes it may carry, not only by its number of ops.
+    sizes it may carry, not only by its number of ops. ``raw_stats``: stats
+    as plain tuples (see ``parse_multi_read_response``).
     """
     _require_kazoo()
-    request = _multi_read_request(client, ops)
+    request = _multi_read_request(client, ops, raw_stats)
     if not request.ops:
         async_result = client.handler.async_result()
         async_result.set([])

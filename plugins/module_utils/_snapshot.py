@@ -327,7 +327,7 @@ class _MultiReadReader(object):
         self.window = in_flight
 
     def submit(self, ops):
-        return _protocol.multi_read_async(self.client, ops)
+        return _protocol.multi_read_async(self.client, ops, raw_stats=True)   # SnapshotBuilder.add reads stats by index
 
     @staticmethod
     def collect(handle):

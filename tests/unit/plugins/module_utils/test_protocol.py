@@ -98,6 +98,10 @@ def test_parse_multi_read_response_slots():
     assert slots[5] == []
     assert isinstance(slots[6], ke.NoAuthError)
     assert len(slots) == 7
+    raw = _protocol.parse_multi_read_response(b'PREFIX' + body, 6, raw_stats=True)
+    assert [type(slot[1]) for slot in raw if isinstance(slot, tuple)] == [tuple, tuple, tuple]
+    assert [slot if not isinstance(slot, Exception) else type(slot) for slot in raw] == \
+        [slot if not isinstance(slot, Exception) else type(slot) for slot in slots]
 
 
 def test_parse_multi_read_response_rejects_unknown_op_type():
