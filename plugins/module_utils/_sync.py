@@ -32,10 +32,10 @@ How a task runs
    sides equal and writes nothing. Updates and deletes are conditional on
    the version just read; a write that loses a race with a user's write
    fails and its path is re-queued, never overwritten.
-6. **Safety nets**: a periodic full reconcile (snapshots of both sides
-   against the baseline; also after every reconnect, once the watches are
-   back) catches what no watch reports (setACL fires none) and anything lost
-   while disconnected.
+6. **Safety nets**: a periodic full reconcile (both trees walked together,
+   parent by parent, against the baseline, ``_ReconcileScan``; also after
+   every reconnect, once the watches are back) catches what no watch reports
+   (setACL fires none) and anything lost while disconnected.
 
 Threads: kazoo's connection threads only put paths into the queue; one
 worker thread owns the baseline, reads, decides, and accounts for the writes,
@@ -49,6 +49,7 @@ same member (``SyncEngine._io_client``), so they neither queue behind the
 watch events nor behind the previous batch's writes.
 """
 
+import bisect
 import hashlib
 import heapq
 import itertools
@@ -66,7 +67,6 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
     ClusterUnreachableError,
     ConfigError,
     FencedError,
-    NoNodeError,
     SchemaError,
     TooLargeError,
     ZkMigrationError,
@@ -78,7 +78,6 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._diff import (
     diff_snapshots,
     has_sequential_suffix,
     parent_of,
-    sequential_counter,
 )
 
 try:
@@ -927,6 +926,253 @@ class EngineStopped(Exception):
     """Raised inside the worker to unwind when the engine must stop (leadership lost, stop asked)."""
 
 
+class _ReconcileScan(object):
+    """The full reconcile's walk: both trees compared parent by parent, without a snapshot of either.
+
+    A snapshot of each whole tree (``_snapshot.Node`` objects, ~400 bytes a
+    znode) held two such trees at once: ~800 MB at a million znodes, and much
+    of it stayed in the process afterwards (CPython keeps an arena while one
+    object in it lives, and the baseline keys streamed in meanwhile are spread
+    over them). The scan keeps a sorted copy of the baseline's paths (8 bytes
+    each), the children names of the parents it is listing (one sorted string
+    per side and parent), the reads of at most ``CHUNK * WINDOW`` children
+    per side, and what it found (``queued``, ``equal``, ``gone``,
+    ``acl_fixes``, ``counter_raises``), which the worker applies
+    (``_merge_full_reconcile``).
+
+    For each listed parent the candidates are its children on either side and
+    its children in the baseline (sorted baseline paths taken when the scan
+    starts: a baseline child on neither side must be read too, to find it
+    gone). A candidate absent from both sides is ``gone`` with every baseline
+    path under it. Like the snapshots before it, the scan reads each side
+    through its main session and syncs it first.
+    """
+
+    CHUNK = 500         # ops per read request
+    WINDOW = 4          # requests per side in flight
+
+    def __init__(self, engine, baseline_paths):
+        self.engine = engine
+        self.baseline_paths = baseline_paths     # sorted in run(), off the worker thread
+        self.baseline_get = engine.baseline.entries.get
+        self.queued = []
+        self.equal = []            # (path, 60-bit hash) where the baseline held something else
+        self.gone = []
+        self.acl_fixes = []
+        self.counter_raises = {}   # side name -> [(parent, target, current)]
+        self.seen = dict((side, 0) for side in SIDES)
+
+    def run(self):
+        engine = self.engine
+        self.baseline_paths.sort()
+        roots = _snapshot._normalize_roots(engine.paths)[1]  # pylint: disable=protected-access
+        for side in engine.sides.values():
+            try:
+                side.client.sync(roots[0])
+            except Exception as exc:  # pylint: disable=broad-except
+                _snapshot.raise_read_error(exc, roots[0], side.cluster)
+        parents = deque()
+        self._compare([root for root in roots if engine._accept(root)], parents, None)  # pylint: disable=protected-access
+        while parents:
+            batch = [parents.popleft() for _index in range(min(self.CHUNK, len(parents)))]
+            ops = [('children', parent[0]) for parent in batch]
+            listings = {}
+            for side in engine.sides.values():
+                # one side at a time, each list of names sorted and joined into one string as it arrives (see _scan_children)
+                listings[side.name] = [slot if isinstance(slot, Exception) else _join_sorted(slot)
+                                       for slot in self._read(ops, [side])[side.name]]
+            for index, parent in enumerate(batch):
+                self._scan_children(parent, dict((side, slots[index]) for side, slots in listings.items()), parents)
+
+    def _scan_children(self, parent, listing, parents):
+        """Compare the children of one listed parent (``(path, {side: sequential counter or None})``)."""
+        engine = self.engine
+        path, counters = parent
+        prefix = path + '/' if path != '/' else '/'
+        # The names come as one sorted, newline-joined string per side, and the baseline's children one at a
+        # time: the scan of a parent with a million children takes a minute, and a million str objects held
+        # that long, while streaming allocates baseline keys next to them, would keep their memory in the
+        # process after the scan (CPython returns an arena only when nothing in it lives).
+        streams = []
+        for side, result in listing.items():
+            if isinstance(result, Exception):
+                if not isinstance(result, kazoo_exceptions.NoNodeError):
+                    _snapshot.raise_read_error(result, path, engine.sides[side].cluster)
+                continue    # gone since it was read: its children are candidates through the baseline
+            streams.append(_split_joined(result))
+        listing.clear()
+        streams.append(self._baseline_children(prefix, leaves=True))
+        streams.append(iter(sorted(set(self._baseline_children(prefix, leaves=False)))))
+        highest = {}
+        step = self.CHUNK * self.WINDOW
+        children = []
+        previous = None
+        for name in heapq.merge(*streams):
+            if name == previous:
+                continue
+            previous = name
+            child = prefix + name
+            if engine._accept(child):  # pylint: disable=protected-access
+                children.append(child)
+                if len(children) >= step:
+                    self._compare(children, parents, highest)
+                    children = []
+        self._compare(children, parents, highest)
+        for side_name, target in highest.items():
+            # the other side's sequential children reach ``target``: this side's counter must not hand out their names again
+            mine, theirs = counters.get(side_name), counters.get(_other(side_name))
+            if mine is None or theirs is None or not engine.sides[side_name].writable:
+                continue
+            target = max(theirs, target)
+            if mine < target:
+                self.counter_raises.setdefault(side_name, []).append((path, target, mine))
+
+    def _baseline_children(self, prefix, leaves):
+        """Names of the baseline's paths directly under ``prefix``: with ``leaves`` those that are paths themselves
+        (in sorted order, one at a time), else those that have baseline paths below them (each subtree is skipped
+        with a bisect; not sorted: a name and a longer one sharing its start sort differently once "/" follows)."""
+        keys = self.baseline_paths
+        end = len(keys)
+        index = bisect.bisect_left(keys, prefix)
+        size = len(prefix)
+        while index < end and keys[index].startswith(prefix):
+            rest = keys[index][size:]
+            slash = rest.find('/')
+            if slash < 0:
+                if leaves and rest:
+                    yield rest
+                index += 1
+            else:
+                if not leaves:
+                    yield rest[:slash]
+                index = bisect.bisect_left(keys, prefix + rest[:slash] + '0', index)     # '0' follows '/'
+
+    def _baseline_under(self, path):
+        keys = self.baseline_paths
+        prefix = path + '/' if path != '/' else '/'
+        index = bisect.bisect_left(keys, prefix)
+        while index < len(keys) and keys[index].startswith(prefix):
+            yield keys[index]
+            index += 1
+
+    def _read(self, ops, sides=None):
+        """One slot per op per side: ``{side: [slot]}`` (both sides' requests are sent before either is awaited)."""
+        sides = list(sides or self.engine.sides.values())
+        pending = {}
+        for side in sides:
+            if side.multi_read:
+                pending[side.name] = [_protocol.multi_read_async(side.client, ops[start:start + self.CHUNK])
+                                      for start in range(0, len(ops), self.CHUNK)]
+        out = {}
+        for side in sides:
+            try:
+                if side.name in pending:
+                    slots = []
+                    for request in pending[side.name]:
+                        slots.extend(request.get())
+                else:
+                    slots = _protocol.read_pipelined(side.client, ops)
+            except Exception as exc:  # pylint: disable=broad-except
+                _snapshot.raise_read_error(exc, ops[0][1], side.cluster)
+            out[side.name] = slots
+        return out
+
+    def _compare(self, paths, parents, highest):
+        """Read ``paths`` on both sides and compare them with each other and the baseline."""
+        if not paths:
+            return
+        engine = self.engine
+        slots = self._read([('data', path) for path in paths])
+        same = []
+        for index, path in enumerate(paths):
+            states = {}
+            for side, side_slots in slots.items():
+                slot = side_slots[index]
+                if isinstance(slot, Exception):
+                    if not isinstance(slot, kazoo_exceptions.NoNodeError):
+                        _snapshot.raise_read_error(slot, path, engine.sides[side].cluster)
+                    continue
+                states[side] = slot
+                self.seen[side] += 1
+            if not states:
+                if self.baseline_get(path) is not None:
+                    self.gone.append(path)
+                self.gone.extend(self._baseline_under(path))
+                continue
+            counters = {}
+            for side, (_data, stat) in states.items():
+                if not stat.ephemeralOwner:
+                    counters[side] = (stat.cversion + stat.numChildren) // 2
+            if any(stat.numChildren for _data, stat in states.values()) or any(True for _path in self._baseline_under(path)):
+                parents.append((path, counters))
+            if highest is not None:
+                name = path.rpartition('/')[2]
+                if has_sequential_suffix(name) and not name.startswith(SEQ_BUMP_PREFIX):
+                    for side in counters:
+                        # a persistent sequential child on ``side``: the other side's counter must pass it
+                        other = _other(side)
+                        highest[other] = max(highest.get(other, 0), int(name[-10:]) + 1)
+            if any(stat.ephemeralOwner for _data, stat in states.values()):
+                continue    # never synced
+            if len(states) < 2:
+                self.queued.append(path)
+                continue
+            src_hash = _snapshot.hash_data(states[SOURCE][0] or b'')
+            if src_hash != _snapshot.hash_data(states[DESTINATION][0] or b''):
+                self.queued.append(path)
+                continue
+            value = hash64(src_hash)
+            if engine.sync_acl:
+                same.append((path, value))
+            elif self.baseline_get(path) != value:
+                self.equal.append((path, value))
+        if same:
+            self._compare_acls(same, engine.authority)
+
+    def _compare_acls(self, equal, authority):
+        """For paths equal on both sides: record them, and the ACL fix where the replica's ACL differs from the authority's."""
+        engine = self.engine
+        replica = _other(authority)
+        paths = [path for path, _value in equal]
+        found = dict((side.name, _protocol.get_acls_pipelined(side.client, paths)) for side in engine.sides.values())
+        for path, value in equal:
+            a_result, b_result = found[authority][path], found[replica][path]
+            failed = [result for result in (a_result, b_result) if isinstance(result, Exception)]
+            if failed:
+                if any(not isinstance(result, kazoo_exceptions.NoNodeError) for result in failed):
+                    _snapshot.raise_read_error(failed[0], path, engine.sides[authority].cluster)
+                self.queued.append(path)       # gone since its data was read: the worker looks again
+                continue
+            if self.baseline_get(path) != value:
+                self.equal.append((path, value))
+            wanted = engine._final_acl(_acl_entries(a_result[0]), engine.sides[replica])  # pylint: disable=protected-access
+            b_acl = _acl_entries(b_result[0])
+            if not acl_equal(wanted, b_acl):
+                self.acl_fixes.append((path, wanted, b_result[1].aversion))
+
+
+def _join_sorted(names):
+    """``names`` (a list, sorted in place) as one newline-separated string (znode names hold no control characters)."""
+    names.sort()
+    return '\n'.join(names)
+
+
+def _split_joined(joined):
+    """The names of a ``_join_sorted`` string, one at a time."""
+    start, end = 0, len(joined)
+    while start < end:
+        stop = joined.find('\n', start)
+        if stop < 0:
+            stop = end
+        yield joined[start:stop]
+        start = stop + 1
+
+
+def _acl_entries(acl_list):
+    """``(perms, scheme, id)`` tuples of kazoo ``ACL`` objects (as ``_snapshot`` records them)."""
+    return tuple((acl.perms, acl.id.scheme, acl.id.id) for acl in acl_list)
+
+
 class SyncEngine(object):
     """Runs one task while this daemon leads it: ``run(stop_event)`` blocks until stopped.
 
@@ -1448,26 +1694,8 @@ class SyncEngine(object):
                       len(result.not_applied), extra={'task': self.task})
 
     # -- full reconcile ----------------------------------------------------------
-    def _snapshot(self, side):
-        """Nodes under the task paths on ``side`` (hashes only); a missing path is an empty subtree."""
-        client = side.client
-        for attempt in range(3):
-            roots = [path for path in self.paths if client.exists(path) is not None]
-            if not roots:
-                return {}
-            try:
-                snapshot = _snapshot.take_snapshot(client, roots, exclude=self.spec.get('exclude') or (), with_acl=self.sync_acl,
-                                                   keep_data=False, control_root=self.options.control_root, multi_read=side.multi_read,
-                                                   cluster=side.cluster)
-            except NoNodeError:
-                if attempt == 2:
-                    raise
-                continue    # a root was deleted while we walked: walk again
-            return snapshot.nodes
-        return {}
-
     def _start_full_reconcile(self, why):
-        """Snapshot both sides in a background thread while streaming goes on; ``_poll_full_reconcile`` merges.
+        """Compare both trees in a background thread while streaming goes on (``_ReconcileScan``); ``_poll_full_reconcile`` merges.
 
         One runs at a time; asked again meanwhile (a reconnect), another
         follows, since the running one may predate what was missed.
@@ -1475,12 +1703,13 @@ class SyncEngine(object):
         if self._reconcile is not None:
             self._reconcile_again = True
             return
-        job = {'mark': self.queue.mark(), 'started': time.monotonic(), 'nodes': None, 'error': None, 'why': why}
+        scan = _ReconcileScan(self, list(self.baseline.entries))
+        job = {'mark': self.queue.mark(), 'started': time.monotonic(), 'scan': scan, 'error': None, 'why': why}
         self._touched = set()
 
         def take():
             try:
-                job['nodes'] = dict((side.name, self._snapshot(side)) for side in self.sides.values())
+                scan.run()
             except Exception as exc:  # pylint: disable=broad-except
                 job['error'] = exc
             finally:
@@ -1520,64 +1749,54 @@ class SyncEngine(object):
         self._poll_full_reconcile(wait=True)
 
     def _merge_full_reconcile(self, job, touched):
-        """Compare both whole trees with the baseline: record what is equal, queue what is not.
+        """Apply what the scan found: record what is equal, forget what is gone from both sides, queue what differs.
 
-        Paths the worker reconciled while the snapshots were taken are left
-        to it (its reads were newer). Paths queued before the snapshots
-        began are dropped (the snapshots saw them). ACL differences (which
-        no watch reports) are written here, from the authority side.
+        Paths the worker reconciled while the scan ran are left to it (its
+        reads were newer). Paths queued before the scan began are dropped
+        (the scan saw them). ACL differences (which no watch reports) are
+        written here, from the authority side, and sequential counters that
+        are behind are raised.
         """
         started = time.monotonic()
-        nodes = job['nodes']
+        scan = job['scan']
         self.queue.drop_before(job['mark'])
-        src, dst = nodes[SOURCE], nodes[DESTINATION]
         baseline = self.baseline
-        accept = self._accept
-        queued = []
-        acl_fixes = []
-        authority = self.authority
-        replica = _other(authority)
-        for path in set(src).union(dst, baseline.entries):
-            if path in touched or not accept(path):
-                continue
-            snode = src.get(path)
-            dnode = dst.get(path)
-            if snode is None and dnode is None:
+        for path, value in scan.equal:
+            if path not in touched:
+                baseline.set(path, value)
+        for path in scan.gone:
+            if path not in touched:
                 baseline.discard(path)
-                continue
-            if snode is not None and dnode is not None and not snode.ephemeral_owner and not dnode.ephemeral_owner \
-                    and snode.data_hash == dnode.data_hash:
-                baseline.set(path, hash64(snode.data_hash))
-                if self.sync_acl:
-                    a_node = snode if authority == SOURCE else dnode
-                    b_node = dnode if authority == SOURCE else snode
-                    wanted = self._final_acl(a_node.acl, self.sides[replica])
-                    if a_node.acl is not None and b_node.acl is not None and not acl_equal(wanted, b_node.acl):
-                        acl_fixes.append((path, wanted, b_node.aversion))
-                continue
-            if (snode is not None and snode.ephemeral_owner) or (dnode is not None and dnode.ephemeral_owner):
-                continue
-            queued.append(path)
+        queued = [path for path in scan.queued if path not in touched]
         if queued:
             self.queue.put_many(sorted(queued, key=lambda p: p.count('/')))
-        if acl_fixes and self.sides[replica].writable:
-            self._write_acls(self.sides[replica], acl_fixes)
-        self._align_counters_full(src, dst)
+        replica = self.sides[_other(self.authority)]
+        acl_fixes = [fix for fix in scan.acl_fixes if fix[0] not in touched]
+        if acl_fixes and replica.writable:
+            self._write_acls(replica, acl_fixes)
+        for side_name, raises in scan.counter_raises.items():
+            self._raise_counters(self.sides[side_name], raises)
         now = time.monotonic()
         self.counters['full_reconciles'] += 1
         self.last_full_reconcile = time.time()
         self.metrics.full_reconcile(self.task, now - job['started'])
-        self.log.info('task %s: full reconcile (%s) of %d source and %d destination nodes: snapshots %.2fs, merge %.2fs; '
-                      '%d path(s) to reconcile, %d ACL fix(es)', self.task, job['why'], len(src), len(dst), started - job['started'],
-                      now - started, len(queued), len(acl_fixes), extra={'task': self.task})
+        self.log.info('task %s: full reconcile (%s) of %d source and %d destination nodes: scan %.2fs, merge %.2fs; '
+                      '%d path(s) to reconcile, %d gone from both sides, %d ACL fix(es)', self.task, job['why'], scan.seen[SOURCE],
+                      scan.seen[DESTINATION], started - job['started'], now - started, len(queued), len(scan.gone), len(acl_fixes),
+                      extra={'task': self.task})
+
+    def _apply_fenced(self, side, plan):
+        """Write ``plan`` on ``side`` under its fence, every op on its own merit; the result (fenced: raised)."""
+        result = _apply.apply_plan(side.client, plan, fence=self._fence(side), continue_on_error=True,
+                                   max_request_bytes=self.options.max_request_bytes, cluster=side.cluster)
+        self._check_fenced(result, side)
+        return result
 
     def _write_acls(self, side, fixes):
         plan = _apply.Plan()
         for path, acl, aversion in fixes:
             plan.set_acl(path, acl, aversion)
-        result = _apply.apply_plan(side.client, plan, fence=self._fence(side), continue_on_error=True,
-                                   max_request_bytes=self.options.max_request_bytes, cluster=side.cluster)
-        self._check_fenced(result, side)
+        result = self._apply_fenced(side, plan)
         for failure in result.failures:
             self._record_error(ZkMigrationError(failure.get('message', 'setACL failed'), path=failure.get('path')), count=True)
 
@@ -1590,34 +1809,14 @@ class SyncEngine(object):
             acl = acl + tuple(entry for entry in target_side.migrator_acl if entry not in present)
         return acl
 
-    def _align_counters_full(self, src, dst):
-        """Raise the replica's sequential counters where they are behind (after the full reconcile)."""
-        for side_name in SIDES:
-            side = self.sides[side_name]
-            if not side.writable:
-                continue
-            mine, theirs = (src, dst) if side_name == SOURCE else (dst, src)
-            targets = {}
-            for path, node in theirs.items():
-                if node.ephemeral_owner:
-                    continue
-                head, _sep, name = path.rpartition('/')
-                if has_sequential_suffix(name) and not name.startswith(SEQ_BUMP_PREFIX):
-                    parent = head or '/'
-                    targets[parent] = max(targets.get(parent, 0), int(name[-10:]) + 1)
-            plan = _apply.Plan()
-            for parent, highest in targets.items():
-                other = theirs.get(parent)
-                here = mine.get(parent)
-                if other is None or here is None or here.ephemeral_owner:
-                    continue
-                target = max(sequential_counter(other), highest)
-                if sequential_counter(here) < target:
-                    plan.raise_cversion(parent, target, sequential_counter(here))
-            if plan.counter_raises:
-                result = _apply.apply_plan(side.client, plan, fence=self._fence(side), continue_on_error=True,
-                                           max_request_bytes=self.options.max_request_bytes, cluster=side.cluster)
-                self._check_fenced(result, side)
+    def _raise_counters(self, side, raises):
+        """Raise the sequential counters the full reconcile found behind on ``side``: ``[(parent, target, current)]``."""
+        if not raises or not side.writable:
+            return
+        plan = _apply.Plan()
+        for parent, target, current in raises:
+            plan.raise_cversion(parent, target, current)
+        self._apply_fenced(side, plan)
 
     # -- data sessions ---------------------------------------------------------------
     def _io_client(self, side):

@@ -32,9 +32,11 @@ def bench_cluster(name, size=3, **options):
 
     The test suite's servers trade steady-state speed for start-up time; a
     benchmark measures the steady state. ``ZK_BENCH_JVM=test`` in the
-    environment runs the test suite's flags instead, for comparison.
+    environment runs the test suite's flags instead, for comparison, and
+    ``ZK_BENCH_JVM="-XX:... -XX:..."`` any other flags.
     """
-    flags = TEST_JVM_FLAGS if os.environ.get('ZK_BENCH_JVM') == 'test' else SERVER_JVM_FLAGS
+    chosen = os.environ.get('ZK_BENCH_JVM', '').strip()
+    flags = TEST_JVM_FLAGS if chosen == 'test' else chosen.split() if chosen.startswith('-') else SERVER_JVM_FLAGS
     return ZkCluster(name, size=size, jvm_flags=flags, **options)
 
 

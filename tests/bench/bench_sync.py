@@ -229,7 +229,7 @@ def run_writer(source, kind, writes, rate, directory='lat'):
     return json.loads(out.stdout)
 
 
-def measure_latency(source, src_watch, dst_watch, writes, rate, warmup=3000):
+def measure_latency(source, src_watch, dst_watch, writes, rate, warmup=10000):
     """Creates, then updates, at ``rate``: arrival times of both watches against the send times.
 
     A warm-up round first (``warmup`` creates and updates of other znodes at
@@ -507,6 +507,8 @@ def measure_memory(daemon_pid, store, writer, extra_nodes, steps=4):
 def main():
     parser = argparse.ArgumentParser(description='Benchmark of the sync daemon (issue 5)')
     parser.add_argument('--latency-writes', type=int, default=5000)
+    parser.add_argument('--latency-warmup', type=int, default=10000,
+                        help='creates and updates at the same rate before the latency is measured (default 10000 each)')
     parser.add_argument('--rates', default='2500,5000,6000,7500,10000,20000')
     parser.add_argument('--window', type=float, default=8.0, help='seconds per sustained-rate window')
     parser.add_argument('--keys', type=int, default=20000)
@@ -530,7 +532,7 @@ def main():
     if args.writer:
         return writer_process(args.writer_hosts, args.writer, args.writer_count, args.writer_rate, args.writer_dir)
     if args.quick:
-        args.latency_writes, args.rates, args.window, args.memory_nodes = 2000, '2500,6000', 5.0, 50000
+        args.latency_writes, args.latency_warmup, args.rates, args.window, args.memory_nodes = 2000, 2000, '2500,6000', 5.0, 50000
     rates = [int(r) for r in args.rates.split(',')]
     sections = set(args.only.split(','))
     workdir = tempfile.mkdtemp(prefix='bench-sync-')
@@ -573,7 +575,7 @@ def main():
         dst_watch = Recorder(dst_reader, BASE + '/lat')
 
         if 'latency' in sections:
-            report_latency(measure_latency(source, src_watch, dst_watch, args.latency_writes, 1000), args.latency_writes)
+            report_latency(measure_latency(source, src_watch, dst_watch, args.latency_writes, 1000, args.latency_warmup), args.latency_writes)
         if 'rates' in sections:
             report_rates(measure_ceiling(dst_reader, _raw_keys(dst_reader, 5000)),
                          measure_rates(store, writer, dst_reader, keys, rates, args.window, daemons[0].process.pid), args.window)
@@ -634,8 +636,8 @@ def report_memory(memory, per_entry):
           % (memory['rss_before_kib'] / 1024.0, memory['tracked_before'], memory['rss_after_kib'] / 1024.0, memory['tracked_after'],
              memory['bytes_per_znode'], memory['peak_kib'] / 1024.0))
     if memory['full_reconciles']:
-        print('  %d full reconcile(s) ran meanwhile (after a reconnect): each holds snapshots of both trees for a moment, '
-              'which the RSS keeps' % memory['full_reconciles'])
+        print('  %d full reconcile(s) ran meanwhile (after a reconnect): each holds, for a moment, the names of the children '
+              'of %s/mem (all the loaded znodes) on both sides' % (memory['full_reconciles'], BASE))
     print('  RSS after each bulk load (tracked znodes: MiB): %s; slope of each step: %s bytes per znode'
           % (', '.join('%d: %.0f' % (tracked, kib / 1024.0) for tracked, kib in memory['points']),
              ', '.join('%.0f' % slope for slope in memory['step_slopes'])))

@@ -193,3 +193,19 @@ class TestCompressedBaseline(object):
         from ansible_collections.zookeeper.migration.plugins.module_utils._errors import SchemaError
         with pytest.raises(SchemaError):
             Baseline.decode(Baseline({'/a': 1}).encode(compress=True)[:-5])
+
+
+# --------------------------------------------------------------------------
+# Full reconcile scan: children names held as one sorted string per list
+# --------------------------------------------------------------------------
+
+class TestJoinedNames(object):
+    def test_joined_names_split_back_sorted(self):
+        names = ['m0000002', 'a', 'm0000001', 'a.b', 'z-\u00e9']
+        joined = _sync._join_sorted(list(names))
+        assert isinstance(joined, str)
+        assert list(_sync._split_joined(joined)) == sorted(names)
+
+    def test_an_empty_listing_yields_nothing(self):
+        assert list(_sync._split_joined(_sync._join_sorted([]))) == []
+        assert list(_sync._split_joined(_sync._join_sorted(['only']))) == ['only']
