@@ -362,3 +362,33 @@ def test_auth_scheme_none_means_no_authentication():
     # Control-store registrations record an unauthenticated cluster as scheme none.
     spec = ClusterSpec.from_dict({'name': 'plain', 'hosts': ['zk1:2181'], 'auth': {'scheme': 'none'}})
     assert spec.auth is None
+
+
+def test_extra_sessions_only_for_clients_made_by_connect(monkeypatch):
+    opened = []
+
+    def fake_connect_members(spec, count=None):
+        opened.append((spec, count))
+        return ['session'] * count
+    monkeypatch.setattr(_client, 'connect_members', fake_connect_members)
+
+    class Bare(object):
+        pass
+    bare = Bare()
+    assert _client.extra_sessions(bare, 8) == [] and opened == []          # not from connect(): no spec to copy
+    spec = ClusterSpec(hosts=['zk1:2181'])
+    setattr(bare, _client._SPEC_ATTR, spec)
+    assert _client.extra_sessions(bare, 0) == [] and opened == []
+    assert _client.extra_sessions(bare, 3) == ['session'] * 3 and opened == [(spec, 3)]
+
+
+def test_extra_sessions_are_best_effort(monkeypatch):
+    def unreachable(spec, count=None):
+        raise errors.ClusterUnreachableError('cannot connect to any member of cluster x', cluster='x', failures={})
+    monkeypatch.setattr(_client, 'connect_members', unreachable)
+
+    class Bare(object):
+        pass
+    bare = Bare()
+    setattr(bare, _client._SPEC_ATTR, ClusterSpec(hosts=['zk1:2181']))
+    assert _client.extra_sessions(bare, 8) == []
