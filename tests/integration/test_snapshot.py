@@ -275,8 +275,10 @@ def test_acls_of_a_large_tree_are_read_over_extra_sessions_of_the_same_identity(
     real_extra_sessions = _snapshot.extra_sessions
     monkeypatch.setattr(_snapshot, 'extra_sessions', recording_extra_sessions)
     count = _snapshot.ACL_SESSIONS_MIN_NODES + 100
+    with _client.connected(zk_auth.client_spec()) as admin:
+        # as the super user: other tests leave parents of zk_path that "app" may not create under
+        admin.ensure_path(zk_path)
     with _client.connected(spec) as client:
-        client.ensure_path(zk_path)
         client.create(zk_path + '/t', b'', acl=app_acl)
         for start in range(0, count, 500):
             txn = client.transaction()
