@@ -982,8 +982,7 @@ def connect_members(spec, credentials=None, count=None, **kwargs):
             except ClusterUnreachableError as exc:
                 failures.update(exc.failures)
     except BaseException:
-        for client in clients:
-            _stop_quietly(client)
+        stop_clients(clients)
         raise
     if not clients:
         raise ClusterUnreachableError('cannot connect to any member of cluster %s' % spec.name, cluster=spec.name, failures=failures)

@@ -91,7 +91,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
 from ansible_collections.zookeeper.migration.plugins.module_utils import _control
 from ansible_collections.zookeeper.migration.plugins.module_utils import _task
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import connected, translate_error
-from ansible_collections.zookeeper.migration.plugins.module_utils._diff import acl_equal, is_redacted_acl
+from ansible_collections.zookeeper.migration.plugins.module_utils._diff import acl_equal, acl_tuples, is_redacted_acl
 
 try:
     from kazoo import exceptions as kazoo_exceptions
@@ -155,17 +155,6 @@ def destination_acl(original, acl_mode='verbatim', migrator_acl=None):
         present = set(acl)
         acl = acl + tuple(tuple(entry) for entry in migrator_acl if tuple(entry) not in present)
     return acl
-
-
-def acl_tuples(acl_list):
-    """kazoo ``ACL`` objects (or tuples) -> a tuple of (perms, scheme, id)."""
-    out = []
-    for entry in acl_list or ():
-        if hasattr(entry, 'perms'):
-            out.append((entry.perms, entry.id.scheme, entry.id.id))
-        else:
-            out.append(tuple(entry))
-    return tuple(out)
 
 
 def kazoo_acl(entries):

@@ -74,7 +74,7 @@ def acl_equal(acl_a, acl_b):
     """Compare two ACLs (sequences of (perms, scheme, id)) as sets of entries."""
     if acl_a == acl_b:
         return True
-    return frozenset(_acl_entries(acl_a)) == frozenset(_acl_entries(acl_b))
+    return frozenset(acl_tuples(acl_a)) == frozenset(acl_tuples(acl_b))
 
 
 def is_redacted_acl(acl):
@@ -90,16 +90,15 @@ def is_redacted_acl(acl):
     return False
 
 
-def _acl_entries(acl):
-    """Normalise kazoo ``ACL`` objects or plain tuples into (perms, scheme, id) tuples."""
-    entries = []
-    for entry in acl or ():
-        if isinstance(entry, tuple) and len(entry) == 3 and isinstance(entry[0], int):
-            entries.append(entry)
+def acl_tuples(acl_list):
+    """kazoo ``ACL`` objects (``ACL(perms, Id(scheme, id))``) or (perms, scheme, id) sequences -> a tuple of (perms, scheme, id)."""
+    out = []
+    for entry in acl_list or ():
+        if hasattr(entry, 'perms'):
+            out.append((entry.perms, entry.id.scheme, entry.id.id))
         else:
-            # kazoo.security.ACL(perms, Id(scheme, id))
-            entries.append((entry.perms, entry.id.scheme, entry.id.id))
-    return entries
+            out.append(tuple(entry))
+    return tuple(out)
 
 
 def sequential_counter(node):

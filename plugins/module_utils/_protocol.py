@@ -808,26 +808,21 @@ class BufferedSocketReads(object):
             return data[:length]
 
     def take_watch_events(self):
-        """Bodies of the complete watch-event messages at the head of the buffer, taken out of it."""
+        """Messages (header and body) of the complete watch events at the head of the buffer, taken out of it."""
         out = []
-        data = self.data
-        pos = self.pos
-        end = len(data)
-        unpack_length = _MESSAGE_LENGTH.unpack_from
-        while end - pos >= 8:
-            (length,) = unpack_length(data, pos)
-            if end - pos - 4 < length or length < REPLY_HEADER_SIZE or unpack_length(data, pos + 4)[0] != _WATCH_XID:
-                break
-            out.append(data[pos + 4:pos + 4 + length])
-            pos += 4 + length
-        self.pos = pos
+        found = self.take_reply(_WATCH_XID)
+        while found is not None:
+            data, start = found
+            out.append(data[start:self.pos])
+            found = self.take_reply(_WATCH_XID)
         return out
 
     def take_reply(self, xid):
-        """``(buffer, offset)`` of the complete reply at the head of the buffer when it answers ``xid``, else None.
+        """``(buffer, offset)`` of the complete message at the head of the buffer when its xid is ``xid``, else None.
 
-        The reply is taken out of the buffer; its header (``REPLY_HEADER``)
-        starts at ``offset`` in ``buffer``, its body right after.
+        The message is taken out of the buffer (it ends at ``self.pos``); its
+        header (``REPLY_HEADER``) starts at ``offset`` in ``buffer``, its body
+        right after. Watch events carry the xid -1.
         """
         data = self.data
         pos = self.pos
@@ -963,7 +958,7 @@ def _install_slot_replies(client, connection):
             if zxid > 0:
                 client.last_zxid = zxid
             if err:
-                value, failed = EXCEPTIONS[err](), True
+                value, failed = _error_instance(err), True
             else:
                 try:
                     value, failed = request.deserialize(data, start + REPLY_HEADER_SIZE), False

@@ -75,6 +75,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._diff import (
     COMPARE_ALL,
     SEQ_BUMP_PREFIX,
     acl_equal,
+    acl_tuples,
     diff_snapshots,
     has_sequential_suffix,
     parent_of,
@@ -1145,8 +1146,8 @@ class _ReconcileScan(object):
                 continue
             if self.baseline_get(path) != value:
                 self.equal.append((path, value))
-            wanted = engine._final_acl(_acl_entries(a_result[0]), engine.sides[replica])  # pylint: disable=protected-access
-            b_acl = _acl_entries(b_result[0])
+            wanted = engine._final_acl(acl_tuples(a_result[0]), engine.sides[replica])  # pylint: disable=protected-access
+            b_acl = acl_tuples(b_result[0])
             if not acl_equal(wanted, b_acl):
                 self.acl_fixes.append((path, wanted, b_result[1].aversion))
 
@@ -1166,11 +1167,6 @@ def _split_joined(joined):
             stop = end
         yield joined[start:stop]
         start = stop + 1
-
-
-def _acl_entries(acl_list):
-    """``(perms, scheme, id)`` tuples of kazoo ``ACL`` objects (as ``_snapshot`` records them)."""
-    return tuple((acl.perms, acl.id.scheme, acl.id.id) for acl in acl_list)
 
 
 class SyncEngine(object):
