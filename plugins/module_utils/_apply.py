@@ -78,6 +78,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
     ClusterUnreachableError,
     ConfigError,
     FencedError,
+    JournalError,
     TooLargeError,
     UnsupportedByServerError,
     ZkMigrationError,
@@ -188,6 +189,7 @@ _HEADER_CREATE_CONTAINER = _multi_header(_OP_CREATE_CONTAINER, False, -1)
 _HEADER_CREATE_TTL = _multi_header(_OP_CREATE_TTL, False, -1)
 _MULTI_END_BYTES = _multi_header(-1, True, -1)
 _FLAGS_PERSISTENT = _pack_int(0)
+_FLAGS_PERSISTENT_SEQUENTIAL = _pack_int(2)
 _FLAGS_CONTAINER = _pack_int(4)
 _FLAGS_TTL = _pack_int(5)
 _EMPTY_DATA = _pack_int(0)
@@ -757,6 +759,7 @@ class ApplyResult(object):
         self.failures = []
         self.not_applied = []
         self.recovered = []     # failures of earlier attempts that a retry (copy()) made good
+        self.journal_seqs = []  # sequence numbers of the journal entries the committed multis created
 
     @property
     def ok(self):
@@ -789,6 +792,10 @@ class ApplyResult(object):
 
 _PENDING, _SENT, _DONE, _FAILED, _NOT_SENT = range(5)
 
+# The batches whose multis carry a journal entry (``apply_plan(journal=)``): the data writes. Counter raises and
+# ACLs change nothing the baseline records.
+_JOURNALLED = frozenset(('write', 'delete'))
+
 
 class _Batch(object):
     __slots__ = ('ops', 'requests', 'size', 'deps', 'state', 'async_result', 'pairs', 'label')
@@ -808,8 +815,9 @@ class _Applier(object):
     """Runs one plan on one client. Not thread-safe; one per ``apply_plan()`` call."""
 
     def __init__(self, client, plan, max_batch_bytes, max_batch_ops, in_flight, fence, progress, max_request_bytes,
-                 continue_on_error, cluster):
+                 continue_on_error, cluster, journal=None):
         self.client = client
+        self.journal = journal
         self.plan = plan
         self.max_batch_bytes = max_batch_bytes
         self.max_batch_ops = max_batch_ops
@@ -932,7 +940,11 @@ class _Applier(object):
         commit before ``op``'s batch is sent.
         """
         batches = []
+        journal = self.journal if label in _JOURNALLED else None
         base = _REQUEST_HEADER + _MULTI_END + self.fence_size
+        if journal is not None:
+            base += _MULTI_HEADER + _INT + _utf8_len(self.full(journal.entry_prefix)) + _INT + journal.ENTRY_BYTES + len(
+                self.encoded_acl(journal.acl)) + _INT
         limit = self.max_batch_bytes
         max_ops = self.max_batch_ops
         chroot_len = self.chroot_len
@@ -942,6 +954,8 @@ class _Applier(object):
         index = 0
         for op in ops:
             size = op.size + chroot_len
+            if journal is not None:
+                size += journal.op_bytes(op)
             if batch.ops and (batch.size + size > limit or len(batch.ops) >= max_ops):
                 batches.append(batch)
                 index += 1
@@ -964,6 +978,11 @@ class _Applier(object):
         if not parts:
             encode = self.encode
             parts = [encode(op) for op in batch.ops]
+        if self.journal is not None and batch.label in _JOURNALLED:
+            # In the same multi as the writes: the entry exists exactly when they committed.
+            payload = self.journal.payload(batch.ops)
+            parts = [b''.join((_HEADER_CREATE, _encode_string(self.full(self.journal.entry_prefix)), _pack_int(len(payload)), payload,
+                               self.encoded_acl(self.journal.acl), _FLAGS_PERSISTENT_SEQUENTIAL))] + parts
         if self.fence_bytes is not None:
             parts = [self.fence_bytes] + parts
         parts.append(_MULTI_END_BYTES)
@@ -997,8 +1016,12 @@ class _Applier(object):
                 break
         if failure is None and any(isinstance(item, Exception) for item in results):
             failure = (0, results[0])
+        journalled = self.journal is not None and batch.label in _JOURNALLED
         if failure is None:
             batch.state = _DONE
+            if journalled:
+                created = results[1 if self.fence_bytes is not None else 0]
+                self.result.journal_seqs.append(int(created[-10:]))
             if batch.pairs:
                 self.result.seq_bump_pairs += batch.pairs
                 self.tick(0)
@@ -1013,6 +1036,14 @@ class _Applier(object):
             if index == 0:
                 error = FencedError('the fence %s is no longer at epoch %s: another leader has taken over; this multi of %d operations was not applied'
                                     % (self.fence[0], self.fence[1], len(batch.ops)), path=self.fence[0], cluster=self.cluster)
+                self.fail_batch(batch, error, None)
+                return
+            index -= 1
+        if journalled:
+            if index == 0:
+                error = JournalError('cannot write the sync journal entry under %s (%s): this multi of %d operations was not applied'
+                                     % (self.journal.entry_prefix.rpartition('/')[0], type(exc).__name__, len(batch.ops)),
+                                     path=self.journal.entry_prefix.rpartition('/')[0], cluster=self.cluster)
                 self.fail_batch(batch, error, None)
                 return
             index -= 1
@@ -1307,13 +1338,20 @@ def _reworded(error, message):
 
 def apply_plan(client, plan, max_batch_bytes=None, in_flight=DEFAULT_IN_FLIGHT, fence=None, progress=None,
                max_batch_ops=DEFAULT_MAX_BATCH_OPS, max_request_bytes=DEFAULT_MAX_REQUEST_BYTES, continue_on_error=False,
-               cluster=None):
+               cluster=None, journal=None):
     """Execute ``plan`` on a started kazoo ``client``; return an ``ApplyResult``.
 
     * ``max_batch_bytes``: bound of one multi's serialized size (default
       half of ``max_request_bytes``); ``max_batch_ops`` bounds its operations.
     * ``in_flight``: multis outstanding at once (dependencies permitting).
     * ``fence``: ``(path, version)`` checked first in every multi.
+    * ``journal``: an object with ``entry_prefix`` (a path), ``acl``,
+      ``ENTRY_BYTES``, ``op_bytes(op)`` and ``payload(ops)`` (``_sync_journal``):
+      every multi of creates, updates or deletes also creates a sequential
+      ``entry_prefix`` node holding ``payload(ops)``, right after the fence
+      check, so the entry exists exactly when the writes committed. Their
+      sequence numbers are in ``result.journal_seqs``; a failed entry create
+      fails its multi with ``JournalError``.
     * ``progress(done_ops, total_ops)`` is called as batches complete.
     * ``max_request_bytes``: the destination's ``jute.maxbuffer``; a write
       that cannot fit raises ``TooLargeError`` before anything is written.
@@ -1334,7 +1372,7 @@ def apply_plan(client, plan, max_batch_bytes=None, in_flight=DEFAULT_IN_FLIGHT, 
     if in_flight < 1 or max_batch_ops < 1:
         raise ConfigError('in_flight and max_batch_ops must be at least 1')
     applier = _Applier(client, plan, max_batch_bytes, max_batch_ops, in_flight, fence, progress, max_request_bytes,
-                       continue_on_error, cluster)
+                       continue_on_error, cluster, journal)
     with gc_paused():
         return applier.run()
 

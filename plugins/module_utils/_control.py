@@ -99,6 +99,7 @@ CLUSTERS = 'clusters'
 TASKS = 'tasks'
 DAEMONS = 'daemons'
 FENCE = 'fence'
+JOURNAL = 'journal'
 STATUS = 'status'
 ELECTION = 'election'
 BASELINE = 'baseline'
@@ -675,6 +676,7 @@ def _normalize_fence(record, error=ConfigError):
     out['task'] = check_name(fields.get('task', 'str'), 'fence record: task', error)
     out['leader'] = fields.get('leader', 'str', default=None, nullable=True)
     out['bumped_at'] = fields.get('bumped_at', 'number', default=None, nullable=True)
+    out['control_epoch'] = fields.get('control_epoch', 'int', default=None, nullable=True)
     fields.finish()
     return out
 
@@ -1690,7 +1692,7 @@ def fence_path(root, task):
     return join_path(normalize_root(root), FENCE, check_name(task, 'task name'))
 
 
-def bump_fence(client, root, task, leader=None, acl=None):
+def bump_fence(client, root, task, leader=None, acl=None, control_epoch=None):
     """Start a new fence epoch for ``task`` on a data cluster; returns it.
 
     The epoch is the fence znode's data version after our write, so every
@@ -1698,29 +1700,81 @@ def bump_fence(client, root, task, leader=None, acl=None):
     A new leader calls this on every cluster it writes to *before* writing.
     The znode is created (with its parents, under the control ACL) if missing.
     Deleting a fence znode while daemons run would reset its epoch: don't.
+
+    ``control_epoch`` (the leader's election sequence, which grows with every
+    leadership) is recorded in the fence, and a bump by a leader whose
+    ``control_epoch`` is lower than the one recorded raises ``FencedError``:
+    a leader that was frozen between winning its election and bumping, and
+    thaws after a newer leader took over, must not fence that newer leader
+    out. The check and the bump are one compare-and-set.
     """
     _require_kazoo()
     path = fence_path(root, task)
-    data = encode_record({'schema_version': SCHEMA_VERSION, 'task': task, 'leader': leader, 'bumped_at': time.time()})
+    record = {'schema_version': SCHEMA_VERSION, 'task': task, 'leader': leader, 'bumped_at': time.time()}
+    if control_epoch is not None:
+        record['control_epoch'] = int(control_epoch)
+    data = encode_record(record)
     creator = _AclCreator(client, acl=acl)
     with _zk(path, 'bumping the fence'):
         for _attempt in range(DEFAULT_CAS_RETRIES):
             try:
-                return client.set(path, data).version
+                current, stat = client.get(path)
             except kazoo_exceptions.NoNodeError:
-                pass
-            for parent in (normalize_root(root), join_path(normalize_root(root), FENCE)):
+                current = stat = None
+            if stat is not None:
+                recorded = _recorded_control_epoch(current)
+                if control_epoch is not None and recorded is not None and recorded > control_epoch:
+                    raise FencedError('task %r: a newer leader (control epoch %d > %d) has fenced this cluster; not bumping'
+                                      % (task, recorded, control_epoch), path=path)
                 try:
-                    if posixpath.dirname(parent) != '/':
-                        client.ensure_path(posixpath.dirname(parent))
-                    creator.create(parent)
-                except kazoo_exceptions.NodeExistsError:
-                    pass
+                    return client.set(path, data, version=stat.version).version
+                except (kazoo_exceptions.BadVersionError, kazoo_exceptions.NoNodeError):
+                    continue
+            _ensure_task_parents(client, creator, root, FENCE)
             try:
                 creator.create(path, data)
             except kazoo_exceptions.NodeExistsError:
                 pass
     raise VersionConflictError('could not bump the fence of task %r' % task, path=path)
+
+
+def _recorded_control_epoch(data):
+    try:
+        value = json.loads((data or b'{}').decode('utf-8')).get('control_epoch')
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _ensure_task_parents(client, creator, root, kind):
+    """Create ``<root>`` and ``<root>/<kind>`` on a data cluster (the control ACL)."""
+    for parent in (normalize_root(root), join_path(normalize_root(root), kind)):
+        try:
+            if posixpath.dirname(parent) != '/':
+                client.ensure_path(posixpath.dirname(parent))
+            creator.create(parent)
+        except kazoo_exceptions.NodeExistsError:
+            pass
+
+
+def journal_path(root, task):
+    """``<root>/journal/<task>``: the parent of the sync journal entries on a data cluster (see ``_sync_journal``)."""
+    return join_path(normalize_root(root), JOURNAL, check_name(task, 'task name'))
+
+
+def ensure_journal(client, root, task, acl=None):
+    """Create the journal parent of ``task`` on a data cluster if missing; returns its ACL (the entries get it too)."""
+    _require_kazoo()
+    path = journal_path(root, task)
+    creator = _AclCreator(client, acl=acl)
+    with _zk(path, 'creating the sync journal'):
+        if client.exists(path) is None:
+            _ensure_task_parents(client, creator, root, JOURNAL)
+            try:
+                creator.create(path)
+            except kazoo_exceptions.NodeExistsError:
+                pass
+        return client.get_acls(path)[0]
 
 
 def read_fence(client, root, task):

@@ -288,6 +288,8 @@ class PrometheusMetrics(_sync.NullMetrics):
         self.lag = Gauge('zkmigration_sync_lag_seconds', 'Age of the oldest change not yet reconciled', labels, registry=self.registry)
         self.queue = Gauge('zkmigration_sync_queue_depth', 'Paths waiting to be reconciled', labels, registry=self.registry)
         self.tracked = Gauge('zkmigration_sync_tracked_paths', 'Paths in the sync baseline', labels, registry=self.registry)
+        self.stuck = Gauge('zkmigration_sync_stuck_paths', 'Paths that keep failing, retried alone with a backoff', labels,
+                           registry=self.registry)
         self.phase = Gauge('zkmigration_sync_phase', 'Current phase of the task on this daemon (1 for the current one)',
                            labels + ['phase'], registry=self.registry)
         self.leader = Gauge('zkmigration_task_leader', '1 when this daemon leads the task', labels, registry=self.registry)
@@ -317,10 +319,11 @@ class PrometheusMetrics(_sync.NullMetrics):
     def latency(self, task, seconds):
         self._child(self.latency_seconds, task).observe(seconds)
 
-    def gauges(self, task, lag_seconds, queue_depth, tracked, phase):
+    def gauges(self, task, lag_seconds, queue_depth, tracked, phase, stuck=0):
         self.lag.labels(task).set(lag_seconds)
         self.queue.labels(task).set(queue_depth)
         self.tracked.labels(task).set(tracked)
+        self.stuck.labels(task).set(stuck)
         self.set_phase(task, phase)
 
     def set_phase(self, task, phase):

@@ -132,3 +132,10 @@ class FencedError(ZkMigrationError):
 
     kind = 'fenced'
     title = 'Fenced'
+
+
+class JournalError(ZkMigrationError):
+    """The sync journal entry of a write multi could not be created (its parent gone): the multi was not applied."""
+
+    kind = 'journal'
+    title = 'Sync journal unavailable'

@@ -56,11 +56,9 @@ import itertools
 import json
 import logging
 import socket
-import struct
 import threading
 import time
 import traceback
-import zlib
 from collections import deque
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import (
@@ -100,13 +98,33 @@ from ansible_collections.zookeeper.migration.plugins.module_utils import _protoc
 from ansible_collections.zookeeper.migration.plugins.module_utils import _snapshot
 from ansible_collections.zookeeper.migration.plugins.module_utils import _client
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import DEFAULT_MAX_REQUEST_BYTES, translate_error
+from ansible_collections.zookeeper.migration.plugins.module_utils import _sync_journal
+from ansible_collections.zookeeper.migration.plugins.module_utils._sync_baseline import Baseline, data_hash64, hash64
+from ansible_collections.zookeeper.migration.plugins.module_utils._sync_decide import (  # noqa: F401 (re-exported for callers)
+    COPY,
+    DELETE,
+    DESTINATION,
+    DROP,
+    IN_SYNC,
+    LEFTOVER,
+    SIDES,
+    SKIP,
+    SOURCE,
+    Decision,
+    NodeState,
+    base_value,
+    decide,
+    decide_subtree,
+    in_sync_value,
+    other as _other,
+    replay,
+    written_value,
+)
+from ansible_collections.zookeeper.migration.plugins.module_utils._sync_queue import ReconcileQueue
 
 
 LOG = logging.getLogger('zookeeper_migration.sync')
 
-SOURCE = 'source'
-DESTINATION = 'destination'
-SIDES = (SOURCE, DESTINATION)
 
 PHASE_INITIAL = 'initial_sync'
 PHASE_STREAMING = 'streaming'
@@ -115,17 +133,12 @@ PHASE_ERROR = 'error'
 PHASE_CUT_OVER = 'cut_over'
 PHASE_STOPPED = 'stopped'
 
-# Actions ``decide`` returns.
-IN_SYNC = 'in_sync'          # both sides equal: record the baseline
-DROP = 'drop'                # gone on both sides: forget the baseline
-COPY = 'copy'                # create or update ``target`` with the other side's data
-DELETE = 'delete'            # delete on ``target``
-SKIP = 'skip'                # never touched (ephemeral or type mismatch)
-LEFTOVER = 'leftover'        # only on the replica since before the task: reported, left alone
-
 # A batch grows up to BACKLOG_BATCH_FACTOR x batch_size paths (at most MAX_BACKLOG_BATCH) while a backlog waits.
 BACKLOG_BATCH_FACTOR = 8
 MAX_BACKLOG_BATCH = 8000
+
+# The longest pause between two attempts at a path that keeps failing (``SyncEngine._park``).
+MAX_STUCK_BACKOFF = 60.0
 
 WATCH_PERSISTENT = 'persistent_recursive'
 WATCH_PER_NODE = 'per_node'
@@ -139,470 +152,15 @@ class _NoStat(object):
 
 _NO_STAT = _NoStat()
 
-# Format 2 holds 60-bit hashes; format 1 (earlier versions) held 64-bit ones, read back as their top 60 bits.
-_BASELINE_MAGIC = b'ZKMB\x02'
-_BASELINE_MAGIC_64 = b'ZKMB\x01'
-_ENTRY_HEADER = struct.Struct('>HQ')
-_META_LEN = struct.Struct('>I')
-
-
-def hash64(data_hash):
-    """The baseline hash of a 16-byte ``_snapshot`` data hash: its top 60 bits.
-
-    60 bits, not 64: CPython stores an int below 2**60 in 32 bytes and a
-    larger one in 48 (its allocator rounds 36 up), and the baseline holds
-    one per tracked znode.
-    """
-    return int.from_bytes(data_hash[:8], 'big') >> 4
-
-
-def data_hash64(data):
-    """The baseline hash of raw data (the same as ``hash64(hash_data(data))``)."""
-    return int.from_bytes(_snapshot.hash_data(data or b'')[:8], 'big') >> 4
-
-
-# --------------------------------------------------------------------------
-# Baseline
-# --------------------------------------------------------------------------
-
-class Baseline(object):
-    """Per-path sync baseline: ``{path: 64-bit hash of the data both sides last agreed on}``.
-
-    A path is in the baseline only while both sides held it persistent and
-    equal at the last sync. ``meta`` holds what else a new leader needs:
-    ``initial_done`` and the ``watermarks`` (each cluster's zxid when the task
-    first started, which tells nodes that were on a side before the task
-    from nodes created since). Memory: one str key and one int per path
-    (about 150-200 bytes per path with 60-character paths).
-    """
-
-    __slots__ = ('entries', 'meta', 'dirty', 'generation')
-
-    def __init__(self, entries=None, meta=None):
-        self.entries = entries if entries is not None else {}
-        self.meta = dict(meta or {})
-        self.dirty = False
-        self.generation = 0
-
-    def get(self, path):
-        return self.entries.get(path)
-
-    def set(self, path, value):
-        if self.entries.get(path) != value:
-            self.entries[path] = value
-            self.dirty = True
-
-    def discard(self, path):
-        if self.entries.pop(path, None) is not None:
-            self.dirty = True
-
-    def __len__(self):
-        return len(self.entries)
-
-    def __contains__(self, path):
-        return path in self.entries
-
-    def encode(self, compress=False):
-        """Serialise: magic, JSON meta, then (len, hash, path) records; with ``compress``, as one zlib stream.
-
-        Compressed as it is built, in 64 KiB pieces: a million paths encode
-        to ~30 MB, and building that whole, copying it to bytes and
-        compressing the copy held three such buffers at once (the engine
-        checkpoints compressed, and stores the result as is).
-        """
-        compressor = zlib.compressobj(6) if compress else None
-        parts = []
-        meta = json.dumps(self.meta, sort_keys=True).encode('utf-8')
-        out = bytearray(_BASELINE_MAGIC)
-        out += _META_LEN.pack(len(meta))
-        out += meta
-        pack = _ENTRY_HEADER.pack
-        for path, value in self.entries.items():
-            raw = path.encode('utf-8')
-            out += pack(len(raw), value)
-            out += raw
-            if compressor is not None and len(out) >= 65536:
-                parts.append(compressor.compress(out))
-                del out[:]
-        if compressor is None:
-            return bytes(out)
-        parts.append(compressor.compress(out))
-        parts.append(compressor.flush())
-        return b''.join(parts)
-
-    @classmethod
-    def decode(cls, blob):
-        """Read what ``encode`` wrote (compressed or not); ``SchemaError`` when it is not a baseline of this format."""
-        if blob[:1] == b'\x78':    # a zlib stream (the magic starts with 'Z')
-            try:
-                blob = zlib.decompress(blob)
-            except zlib.error as exc:
-                raise SchemaError('the checkpointed sync baseline is corrupt (%s)' % exc)
-        legacy = blob.startswith(_BASELINE_MAGIC_64)
-        if not legacy and not blob.startswith(_BASELINE_MAGIC):
-            raise SchemaError('the checkpointed sync baseline has an unknown format (written by a newer version?)')
-        offset = len(_BASELINE_MAGIC)
-        try:
-            (meta_len,) = _META_LEN.unpack_from(blob, offset)
-            offset += _META_LEN.size
-            meta = json.loads(blob[offset:offset + meta_len].decode('utf-8'))
-            offset += meta_len
-            entries = {}
-            unpack = _ENTRY_HEADER.unpack_from
-            size = _ENTRY_HEADER.size
-            end = len(blob)
-            while offset < end:
-                length, value = unpack(blob, offset)
-                offset += size
-                entries[blob[offset:offset + length].decode('utf-8')] = value >> 4 if legacy else value
-                offset += length
-        except (struct.error, ValueError, UnicodeDecodeError) as exc:
-            raise SchemaError('the checkpointed sync baseline is corrupt (%s)' % exc)
-        if not isinstance(meta, dict):
-            raise SchemaError('the checkpointed sync baseline is corrupt (meta is not an object)')
-        return cls(entries, meta)
-
-
-# --------------------------------------------------------------------------
-# Reconcile queue
-# --------------------------------------------------------------------------
-
-class ReconcileQueue(object):
-    """A coalescing queue of paths to reconcile, with delayed re-queues.
-
-    A path queued again while it waits is not duplicated (it keeps its first
-    enqueue time, which the lag is measured from). ``take`` hands out paths
-    in first-queued order; ``put(path, delay=s)`` parks a path until then
-    (a write that failed for a reason that needs time, e.g. a missing parent).
-    Thread-safe: watch threads put, the worker takes.
-
-    Memory: a backlog of hundreds of thousands of paths is normal while a
-    bulk load streams in, so a waiting path costs one dict entry (path ->
-    enqueue time) and one deque slot; the order of the deque is the queue
-    order, and counters of what went in and came out of it stand for
-    sequence numbers (``mark``).
-    """
-
-    def __init__(self):
-        self._ready = {}                # path -> enqueue monotonic time; exactly the paths in _order
-        self._order = deque()           # ready paths, first queued first
-        self._appended = 0              # paths ever appended to _order
-        self._taken = 0                 # paths ever taken off the head of _order
-        self._delayed = []              # heap of (due, sequence, path, first_time)
-        self._delayed_paths = {}
-        self._cond = threading.Condition()
-        self._seq = 0
-        # Watch events land here without a lock (deque appends are atomic):
-        # kazoo's connection thread delivers thousands per second.
-        self._inbox = deque()
-        self._waiting = False
-
-    def post(self, path):
-        """Queue ``path`` from a watch event: lock-free unless the worker sleeps and must be woken."""
-        self._inbox.append((path, time.monotonic()))
-        if self._waiting:
-            with self._cond:
-                self._cond.notify()
-
-    def _add(self, path, first):
-        if path not in self._ready:
-            self._ready[path] = first
-            self._order.append(path)
-            self._appended += 1
-
-    def _pop(self):
-        path = self._order.popleft()
-        self._taken += 1
-        return path, self._ready.pop(path)
-
-    def _drain_inbox(self):
-        inbox = self._inbox
-        add = self._add
-        while inbox:
-            path, first = inbox.popleft()
-            add(path, first)
-
-    def put(self, path, delay=0.0, since=None):
-        """Queue ``path`` (now, or after ``delay`` seconds); ``since`` keeps an older enqueue time."""
-        now = time.monotonic()
-        with self._cond:
-            self._seq += 1
-            if delay > 0:
-                due = now + delay
-                if path in self._ready:
-                    return
-                known = self._delayed_paths.get(path)
-                if known is not None and known <= due:
-                    return
-                self._delayed_paths[path] = due
-                heapq.heappush(self._delayed, (due, self._seq, path, since if since is not None else now))
-                self._cond.notify()
-                return
-            if path not in self._ready:
-                self._add(path, since if since is not None else now)
-                self._cond.notify()
-
-    def put_many(self, paths):
-        now = time.monotonic()
-        with self._cond:
-            add = self._add
-            for path in paths:
-                add(path, now)
-            self._cond.notify()
-
-    def appended_count(self):
-        """How many paths were ever queued (ready), inbox included."""
-        with self._cond:
-            self._drain_inbox()
-            return self._appended
-
-    def taken_count(self):
-        """How many queued paths were ever taken (or dropped) off the queue."""
-        return self._taken
-
-    def delayed_count(self):
-        """How many paths wait for a delayed re-queue."""
-        return len(self._delayed)
-
-    def mark(self):
-        """A mark: ``drop_before(mark)`` later drops what was queued before this call."""
-        with self._cond:
-            self._drain_inbox()
-            self._seq += 1
-            return (self._appended, self._seq)
-
-    def drop_before(self, mark):
-        """Forget paths queued before ``mark`` (a full reconcile has covered them); returns how many."""
-        appended, seq = mark
-        with self._cond:
-            self._drain_inbox()
-            stale = 0
-            while self._taken < appended and self._order:
-                self._pop()
-                stale += 1
-            kept = [item for item in self._delayed if item[1] >= seq]
-            dropped = stale + len(self._delayed) - len(kept)
-            heapq.heapify(kept)
-            self._delayed = kept
-            self._delayed_paths = dict((item[2], item[0]) for item in kept)
-            return dropped
-
-    def _promote(self, now):
-        delayed = self._delayed
-        while delayed and delayed[0][0] <= now:
-            due, _seq, path, first = heapq.heappop(delayed)
-            if self._delayed_paths.get(path) == due:
-                del self._delayed_paths[path]
-                self._add(path, first)
-
-    def take(self, max_items, timeout=None):
-        """Up to ``max_items`` ``(path, enqueue_time)`` pairs; waits up to ``timeout`` seconds for the first."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                self._drain_inbox()
-                self._promote(now)
-                if self._ready:
-                    out = []
-                    pop = self._pop
-                    for _index in range(min(max_items, len(self._ready))):
-                        out.append(pop())
-                    return out
-                wait = None if deadline is None else deadline - now
-                if self._delayed:
-                    until_due = self._delayed[0][0] - now
-                    wait = until_due if wait is None else min(wait, until_due)
-                if wait is not None and wait <= 0:
-                    return []
-                # Set before the last look at the inbox: a post() after it sees the flag and notifies.
-                self._waiting = True
-                self._drain_inbox()
-                if self._ready:
-                    self._waiting = False
-                    continue
-                self._cond.wait(wait)
-                self._waiting = False
-
-    def wake(self):
-        """Make a waiting ``take`` return (used on stop)."""
-        with self._cond:
-            self._cond.notify_all()
-
-    def oldest_age(self):
-        """Seconds since the oldest ready path was queued (0 when none is ready)."""
-        with self._cond:
-            self._drain_inbox()
-            if not self._ready:
-                return 0.0
-            first = min(self._ready.values()) if len(self._ready) < 4096 else self._ready[self._order[0]]
-            return max(0.0, time.monotonic() - first)
-
-    def __len__(self):
-        with self._cond:
-            self._drain_inbox()
-            return len(self._ready) + len(self._delayed_paths)
-
-    def ready_count(self):
-        with self._cond:
-            self._drain_inbox()
-            return len(self._ready)
-
-
-# --------------------------------------------------------------------------
-# Deciding
-# --------------------------------------------------------------------------
-
-class NodeState(object):
-    """What the engine needs of one znode on one side (None stands for absent)."""
-
-    __slots__ = ('hash', 'data', 'version', 'ephemeral', 'mtime', 'mzxid', 'cversion', 'num_children')
-
-    def __init__(self, hash_value, data, version, ephemeral, mtime, mzxid, cversion=0, num_children=0):
-        self.hash = hash_value
-        self.data = data
-        self.version = version
-        self.ephemeral = ephemeral
-        self.mtime = mtime
-        self.mzxid = mzxid
-        self.cversion = cversion
-        self.num_children = num_children
-
-    @classmethod
-    def from_read(cls, data, stat):
-        data = data or b''
-        return cls(data_hash64(data), data, stat.version, bool(stat.ephemeralOwner), stat.mtime, stat.mzxid,
-                   stat.cversion, stat.numChildren)
-
-    @classmethod
-    def from_node(cls, node):
-        return cls(hash64(node.data_hash), node.data, node.version, bool(node.ephemeral_owner), node.mtime, node.mzxid,
-                   node.cversion, node.num_children)
-
-    def __repr__(self):
-        return 'NodeState(hash=%x, version=%d, ephemeral=%r)' % (self.hash, self.version, self.ephemeral)
-
-
-class Decision(object):
-    """The outcome of ``decide`` for one path: ``action``, ``target`` side, and what else to count or log."""
-
-    __slots__ = ('action', 'target', 'conflict', 'reason', 'new_hash')
-
-    def __init__(self, action, target=None, conflict=False, reason=None, new_hash=None):
-        self.action = action
-        self.target = target
-        self.conflict = conflict
-        self.reason = reason
-        self.new_hash = new_hash
-
-    def __repr__(self):
-        return 'Decision(%s%s%s%s)' % (self.action, ' -> %s' % self.target if self.target else '',
-                                       ', conflict' if self.conflict else '', ', %s' % self.reason if self.reason else '')
-
-
-def _other(side):
-    return DESTINATION if side == SOURCE else SOURCE
-
-
 # One ACL normalisation and one node-type rule set for the whole engine.
 acl_tuple = _apply.acl_tuple
 NodeTypeRules = _apply.NodeTypeRules
 
-
-def decide(states, base, authority=SOURCE, bidirectional=False, policy='source_wins', streaming=True,
-           replica_watermark=None, union=False, prune=False):
-    """Decide what to do with one path. Pure: no I/O.
-
-    ``states`` maps ``'source'``/``'destination'`` to a ``NodeState`` or None
-    (absent); ``base`` is the baseline hash or None (never in sync).
-    ``authority`` is the side a one-way task copies from (the source, or the
-    destination after a rollback cutover); in a bidirectional task it is the
-    source and ``policy`` settles conflicts (``source_wins``,
-    ``destination_wins``, ``newest`` by mtime). Before the initial sync is
-    complete (``streaming`` False) the authority wins every difference
-    without it counting as a conflict. ``replica_watermark`` is the zxid of
-    the replica side when the task first started: a replica-only node never
-    synced and not modified since then is a leftover from before the task,
-    reported only (pushed to the authority with ``union``, deleted with
-    ``prune``); one modified after it is new and, in a bidirectional task,
-    copied.
-    """
-    a_side = authority
-    b_side = _other(authority)
-    a = states.get(a_side)
-    b = states.get(b_side)
-    if a is None and b is None:
-        return Decision(DROP)
-    if (a is not None and a.ephemeral) or (b is not None and b.ephemeral):
-        if a is not None and b is not None and a.ephemeral != b.ephemeral:
-            return Decision(SKIP, reason='ephemeral on one side, persistent on the other: left alone')
-        return Decision(SKIP, reason='ephemeral')
-    if policy == 'destination_wins':
-        winner = DESTINATION
-    elif policy == 'newest':
-        winner = None
-    else:
-        winner = SOURCE
-    if a is not None and b is not None:
-        if a.hash == b.hash:
-            return Decision(IN_SYNC, new_hash=a.hash)
-        if base is None:
-            if not streaming or not bidirectional:
-                return Decision(COPY, b_side, new_hash=a.hash)
-            # created on both sides independently (or sequential names colliding)
-            return _resolve_both(a_side, a, b, winner, 'created on both sides with different data')
-        a_changed = a.hash != base
-        b_changed = b.hash != base
-        if not bidirectional:
-            return Decision(COPY, b_side, conflict=a_changed and b_changed and streaming, new_hash=a.hash,
-                            reason='the %s changed too: overwritten (one-way task)' % b_side if b_changed else None)
-        if a_changed and not b_changed:
-            return Decision(COPY, b_side, new_hash=a.hash)
-        if b_changed and not a_changed:
-            return Decision(COPY, a_side, new_hash=b.hash)
-        if not streaming:
-            return Decision(COPY, b_side, new_hash=a.hash)
-        return _resolve_both(a_side, a, b, winner, 'changed on both sides')
-    if a is not None:
-        # only on the authority side
-        if base is None or not bidirectional:
-            return Decision(COPY, b_side, new_hash=a.hash)
-        if a.hash == base:
-            return Decision(DELETE, a_side, reason='deleted on the %s' % b_side)
-        if not streaming:
-            return Decision(COPY, b_side, new_hash=a.hash)
-        # changed on one side, deleted on the other
-        if winner == b_side:
-            return Decision(DELETE, a_side, conflict=True, reason='changed on the %s, deleted on the %s: the deletion wins' % (a_side, b_side))
-        return Decision(COPY, b_side, conflict=True, new_hash=a.hash,
-                        reason='changed on the %s, deleted on the %s: the change wins' % (a_side, b_side))
-    # only on the replica side
-    if base is None:
-        if union:
-            return Decision(COPY, a_side, new_hash=b.hash, reason='only on the %s: copied back (union)' % b_side)
-        is_new = replica_watermark is not None and b.mzxid > replica_watermark
-        if bidirectional and is_new:
-            return Decision(COPY, a_side, new_hash=b.hash)
-        if prune:
-            return Decision(DELETE, b_side, reason='only on the %s (prune)' % b_side)
-        return Decision(LEFTOVER, reason='only on the %s, from before the task' % b_side)
-    if b.hash == base or not bidirectional:
-        return Decision(DELETE, b_side, reason='deleted on the %s' % a_side)
-    if not streaming:
-        return Decision(DELETE, b_side, reason='deleted on the %s' % a_side)
-    if winner == a_side:
-        return Decision(DELETE, b_side, conflict=True, reason='changed on the %s, deleted on the %s: the deletion wins' % (b_side, a_side))
-    return Decision(COPY, a_side, conflict=True, new_hash=b.hash,
-                    reason='changed on the %s, deleted on the %s: the change wins' % (b_side, a_side))
-
-
-def _resolve_both(a_side, a, b, winner, why):
-    b_side = _other(a_side)
-    if winner is None:  # newest: by mtime; ties go to the authority side
-        winner = b_side if b.mtime > a.mtime else a_side
-    if winner == a_side:
-        return Decision(COPY, b_side, conflict=True, new_hash=a.hash, reason='%s: the %s wins' % (why, a_side))
-    return Decision(COPY, a_side, conflict=True, new_hash=b.hash, reason='%s: the %s wins' % (why, b_side))
+def state_from_read(data, stat):
+    """The ``NodeState`` of a getData reply."""
+    data = data or b''
+    return NodeState(data_hash64(data), data, stat.version, bool(stat.ephemeralOwner), stat.mtime, stat.mzxid,
+                     stat.cversion, stat.numChildren)
 
 
 # --------------------------------------------------------------------------
@@ -624,8 +182,8 @@ class NullMetrics(object):
     def latency(self, task, seconds):
         """Event-to-applied latency of one path."""
 
-    def gauges(self, task, lag_seconds, queue_depth, tracked, phase):
-        """Current lag, queue depth, tracked paths and phase."""
+    def gauges(self, task, lag_seconds, queue_depth, tracked, phase, stuck=0):
+        """Current lag, queue depth, tracked paths, phase and paths stuck (``SyncEngine._park``)."""
 
     def full_reconcile(self, task, seconds):
         """One full reconcile took ``seconds``."""
@@ -847,6 +405,8 @@ class _Side(object):
         self.watched = False
         self.writable = False
         self.epoch = None
+        self.journal = None             # _sync_journal.Journal while this side is writable
+        self.journal_position = None    # the last journal entry the in-memory baseline includes
         self.watch_handles = []
         self.node_watcher = None
         self.inline_events = None
@@ -961,6 +521,7 @@ class _ReconcileScan(object):
         self.gone = []
         self.acl_fixes = []
         self.counter_raises = {}   # side name -> [(parent, target, current)]
+        self.unreadable = []       # (path, error): read refused on a side (SyncEngine._park takes them)
         self.seen = dict((side, 0) for side in SIDES)
 
     def run(self):
@@ -998,7 +559,8 @@ class _ReconcileScan(object):
         for side, result in listing.items():
             if isinstance(result, Exception):
                 if not isinstance(result, kazoo_exceptions.NoNodeError):
-                    _snapshot.raise_read_error(result, path, engine.sides[side].cluster)
+                    # unlistable (no permission): its children there are compared only through the baseline
+                    self._note_unreadable(result, path, engine.sides[side].cluster)
                 continue    # gone since it was read: its children are candidates through the baseline
             streams.append(_split_joined(result))
         listing.clear()
@@ -1027,6 +589,13 @@ class _ReconcileScan(object):
             target = max(theirs, target)
             if mine < target:
                 self.counter_raises.setdefault(side_name, []).append((path, target, mine))
+
+    def _note_unreadable(self, exc, path, cluster):
+        """A path the scan cannot read on one side: reported to the worker, not a reason to fail the whole scan."""
+        error = translate_error(exc, path=path, cluster=cluster)
+        if isinstance(error, ClusterUnreachableError) or not isinstance(error, ZkMigrationError):
+            _snapshot.raise_read_error(exc, path, cluster)
+        self.unreadable.append((path, error))
 
     def _baseline_children(self, prefix, leaves):
         """Names of the baseline's paths directly under ``prefix``: with ``leaves`` those that are paths themselves
@@ -1087,14 +656,18 @@ class _ReconcileScan(object):
         same = []
         for index, path in enumerate(paths):
             states = {}
+            unreadable = False
             for side, side_slots in slots.items():
                 slot = side_slots[index]
                 if isinstance(slot, Exception):
                     if not isinstance(slot, kazoo_exceptions.NoNodeError):
-                        _snapshot.raise_read_error(slot, path, engine.sides[side].cluster)
+                        self._note_unreadable(slot, path, engine.sides[side].cluster)
+                        unreadable = True
                     continue
                 states[side] = slot
                 self.seen[side] += 1
+            if unreadable:
+                continue    # never act on a partial read: the worker retries it alone (SyncEngine._park)
             if not states:
                 if self.baseline_get(path) is not None:
                     self.gone.append(path)
@@ -1122,7 +695,7 @@ class _ReconcileScan(object):
             if src_hash != _snapshot.hash_data(states[DESTINATION][0] or b''):
                 self.queued.append(path)
                 continue
-            value = hash64(src_hash)
+            value = base_value(hash64(src_hash), states[SOURCE][1].mzxid, states[DESTINATION][1].mzxid)
             if engine.sync_acl:
                 same.append((path, value))
             elif self.baseline_get(path) != value:
@@ -1140,8 +713,10 @@ class _ReconcileScan(object):
             a_result, b_result = found[authority][path], found[replica][path]
             failed = [result for result in (a_result, b_result) if isinstance(result, Exception)]
             if failed:
-                if any(not isinstance(result, kazoo_exceptions.NoNodeError) for result in failed):
-                    _snapshot.raise_read_error(failed[0], path, engine.sides[authority].cluster)
+                denied = [result for result in failed if not isinstance(result, kazoo_exceptions.NoNodeError)]
+                if denied:
+                    self._note_unreadable(denied[0], path, engine.sides[authority if denied[0] is a_result else replica].cluster)
+                    continue
                 self.queued.append(path)       # gone since its data was read: the worker looks again
                 continue
             if self.baseline_get(path) != value:
@@ -1252,6 +827,7 @@ class SyncEngine(object):
         self._writes_in_flight = []
         self._in_flight_paths = set()
         self.leftover_paths = set()
+        self.stuck = {}                 # path -> what keeps failing there (_park)
         self.seq_parents_pending = set()
         self._status_thread = None
         self._status_lock = threading.Lock()
@@ -1346,10 +922,22 @@ class SyncEngine(object):
         return listener
 
     def _bump_fences(self):
+        """Fence out every older leader on each cluster this task writes, then open the journals there.
+
+        Leadership is checked right before: a daemon frozen since it won the
+        election must not bump (``bump_fence`` also refuses when a leader of
+        a higher control epoch already did).
+        """
         root = self.options.control_root
+        order = _sync_journal.shared_order()
         for side in self.sides.values():
-            if side.writable:
-                side.epoch = _control.bump_fence(side.client, root, self.task, leader=self.daemon_id)
+            if not side.writable:
+                continue
+            self._check_stop()
+            side.epoch = _control.bump_fence(side.client, root, self.task, leader=self.daemon_id, control_epoch=self.control_epoch)
+            parent = _control.journal_path(root, self.task)
+            journal_acl = acl_tuple(_control.ensure_journal(side.client, root, self.task))
+            side.journal = _sync_journal.Journal(parent, journal_acl, self.control_epoch, order)
 
     def _fence(self, side):
         return (self._fence_path, side.epoch)
@@ -1380,7 +968,35 @@ class SyncEngine(object):
             if side.name not in watermarks:
                 watermarks[side.name] = self._watermark(side)
                 self.baseline.dirty = True
+        self._replay_journals()
         self.streaming = bool(meta.get('initial_done'))
+
+    def _replay_journals(self):
+        """Bring the checkpoint up to what earlier leaders wrote after it (``_sync_journal``), before deciding anything.
+
+        The fences are already bumped: no older leader can add an entry or
+        truncate the journal from here on. Both clusters' journals are read,
+        whatever this leader writes (a task made one-way still replays what a
+        bidirectional leader wrote).
+        """
+        positions = self.baseline.meta.setdefault('journal', {})
+        records = []
+        parent = _control.journal_path(self.options.control_root, self.task)
+        for side in self.sides.values():
+            after = positions.get(side.name)
+            try:
+                last, found = _sync_journal.read_entries(side.client, parent, after, side.name)
+            except ZkMigrationError:
+                raise
+            except Exception as exc:  # pylint: disable=broad-except
+                raise translate_error(exc, path=parent, cluster=side.cluster)
+            side.journal_position = last
+            records.extend(found)
+        changed = replay(self.baseline.entries, records)
+        if records:
+            self.baseline.dirty = True
+            self.log.info('task %s: replayed %d journal record(s) written since the last checkpoint (%d path(s) changed)',
+                          self.task, len(records), changed, extra={'task': self.task})
 
     def _arm_watches(self):
         for side in self.sides.values():
@@ -1728,6 +1344,7 @@ class SyncEngine(object):
         self._reconcile = None
         touched, self._touched = self._touched, None
         if job['error'] is not None:
+            self.queue.forget_mark(job['mark'])
             self._check_stop()
             self._record_error(job['error'])
             self._reconcile_again = True
@@ -1766,6 +1383,9 @@ class SyncEngine(object):
         queued = [path for path in scan.queued if path not in touched]
         if queued:
             self.queue.put_many(sorted(queued, key=lambda p: p.count('/')))
+        for path, error in scan.unreadable:
+            if path not in touched:
+                self._park(path, error)
         replica = self.sides[_other(self.authority)]
         acl_fixes = [fix for fix in scan.acl_fixes if fix[0] not in touched]
         if acl_fixes and replica.writable:
@@ -1888,7 +1508,7 @@ class SyncEngine(object):
             side.io = side.client
 
     # -- streaming -----------------------------------------------------------------
-    def _submit_read(self, side, paths):
+    def _submit_read(self, side, paths, unreadable):
         """Send the reads of ``paths`` on ``side``; returns a function that waits and gives ``{path: NodeState or None}``.
 
         Both sides are submitted before either is collected, so a batch costs
@@ -1911,14 +1531,17 @@ class SyncEngine(object):
                         out[path] = None
                         watcher.watch_read(path, False)
                         continue
-                    out[path] = NodeState.from_read(data, stat)
+                    except kazoo_exceptions.KazooException as exc:
+                        out[path] = self._unreadable(side, path, exc, unreadable)
+                        continue
+                    out[path] = state_from_read(data, stat)
                     watcher.watch_read(path, True)
                 return out
             return collect_watched
         ops = [('data', path) for path in paths]
         if not side.multi_read:
             def collect_pipelined():
-                return self._states(side, paths, _protocol.read_pipelined(client, ops))
+                return self._states(side, paths, _protocol.read_pipelined(client, ops), unreadable)
             return collect_pipelined
         chunk = _protocol.DEFAULT_MULTI_READ_BATCH
         requests = [_protocol.multi_read_async(client, ops[start:start + chunk]) for start in range(0, len(ops), chunk)]
@@ -1927,20 +1550,31 @@ class SyncEngine(object):
             slots = []
             for request in requests:
                 slots.extend(request.get())
-            return self._states(side, paths, slots)
+            return self._states(side, paths, slots, unreadable)
         return collect_multi
 
-    def _states(self, side, paths, slots):
+    def _states(self, side, paths, slots, unreadable):
         out = {}
         for path, slot in zip(paths, slots):
             if isinstance(slot, Exception):
                 if isinstance(slot, kazoo_exceptions.NoNodeError):
                     out[path] = None
                     continue
-                raise translate_error(slot, path=path, cluster=side.cluster)
+                out[path] = self._unreadable(side, path, slot, unreadable)
+                continue
             data, stat = slot
-            out[path] = NodeState.from_read(data, stat)
+            out[path] = state_from_read(data, stat)
         return out
+
+    @staticmethod
+    def _unreadable(side, path, exc, unreadable):
+        """One path that cannot be read (no permission...): noted in ``unreadable``; a lost connection fails the batch."""
+        error = translate_error(exc, path=path, cluster=side.cluster)
+        if isinstance(error, ClusterUnreachableError):
+            raise error
+        unreadable[path] = error if isinstance(error, ZkMigrationError) else ZkMigrationError(
+            'cannot read %s: %r' % (path, exc), path=path, cluster=side.cluster)
+        return None
 
     def _process(self, items):
         """Reconcile a batch of queued paths: read both sides, decide, write what differs.
@@ -1973,8 +1607,9 @@ class SyncEngine(object):
         for side in self.sides.values():
             side.io = self._io_client(side)
         started = time.monotonic()
+        unreadable = {}      # path -> error: parked with a backoff (_park), the rest of the batch goes on
         try:
-            collectors = [(side.name, self._submit_read(side, paths)) for side in self.sides.values()]
+            collectors = [(side.name, self._submit_read(side, paths, unreadable)) for side in self.sides.values()]
             self._finish_writes()
             states = dict((name, collect()) for name, collect in collectors)
         except (ClusterUnreachableError, kazoo_exceptions.ConnectionLoss, kazoo_exceptions.SessionExpiredError,
@@ -1983,37 +1618,40 @@ class SyncEngine(object):
             self._requeue(items, self.options.retry_delay)
             self._record_error(translate_error(exc) if not isinstance(exc, ZkMigrationError) else exc)
             return
+        except FencedError:
+            raise
         except ZkMigrationError as exc:
-            # one unreadable path (no permission): park it, reconcile the rest one by one
+            # the batch's reads failed as a whole (not one path: those are in ``unreadable``): retry it after a pause
             self._finish_writes()
             self._record_error(exc, count=True)
-            if len(items) > 1:
-                for item in items:
-                    self.queue.put(item[0], since=item[1])
-            else:
-                self.queue.put(paths[0], delay=self.options.error_retry_delay, since=items[0][1])
+            self._requeue(items, self.options.error_retry_delay)
             return
         self._check_stop()
+        for path, error in unreadable.items():
+            self._park(path, error, first_seen.get(path))
         read_done = time.monotonic()
         self.timings['read'] += read_done - started
-        plans = {}
         writes = {}      # target side -> [(path, decision, origin state, target state)]
-        pending = {}     # (side, path) -> (decision, origin state)
+        subtrees = []    # (path, decision, states) settled for their whole subtree (_settle_subtree)
         watermark = self.baseline.meta.get('watermarks', {}).get(_other(self.authority))
+        structural_ok = self.bidirectional and self.streaming
         for path in paths:
-            src = states[SOURCE][path]
-            dst = states[DESTINATION][path]
-            decision = decide({SOURCE: src, DESTINATION: dst}, self.baseline.get(path), authority=self.authority,
+            if path in unreadable:
+                continue
+            pair = {SOURCE: states[SOURCE][path], DESTINATION: states[DESTINATION][path]}
+            decision = decide(pair, self.baseline.get(path), authority=self.authority,
                               bidirectional=self.bidirectional, policy=self.policy, streaming=self.streaming,
                               replica_watermark=watermark, union=self.union, prune=self.prune)
             action = decision.action
             if action == IN_SYNC:
-                self.baseline.set(path, decision.new_hash)
+                self.baseline.set(path, in_sync_value(pair))
                 self.leftover_paths.discard(path)
+                self.stuck.pop(path, None)
                 continue
             if action == DROP:
                 self.baseline.discard(path)
                 self.leftover_paths.discard(path)
+                self.stuck.pop(path, None)
                 continue
             if action == SKIP:
                 self.counters['skipped_ephemeral'] += 1
@@ -2030,30 +1668,27 @@ class SyncEngine(object):
                 self.log.warning('task %s: %s would need a write to the %s, which this task does not write: left alone (%s)', self.task, path,
                                  target.name, decision.reason or action, extra={'task': self.task, 'path': path})
                 continue
+            if decision.structural and structural_ok:
+                subtrees.append((path, decision, pair))
+                continue
             if decision.conflict:
-                self.counters['conflicts'] += 1
-                self.metrics.conflict(self.task)
-                collision = ' (sequential name collision: keep one writing side per sequential parent)' if has_sequential_suffix(
-                    path.rpartition('/')[2]) and 'created on both' in (decision.reason or '') else ''
-                self.log.warning('task %s: conflict on %s: %s (policy %s)%s', self.task, path, decision.reason, self.policy, collision,
-                                 extra={'task': self.task, 'path': path, 'event': 'conflict', 'policy': self.policy})
-            origin = states[_other(decision.target)][path]
-            current = states[decision.target][path]
-            writes.setdefault(target.name, []).append((path, decision, origin, current))
-        acls = self._read_acls_for_creates(writes)
-        for side_name, items_for_side in writes.items():
-            plan = plans[side_name] = _apply.Plan()
-            for path, decision, origin, current in items_for_side:
-                if decision.action == DELETE:
-                    plan.delete(path, current.version)
-                elif current is None:
-                    kind, ttl_ms = self.node_types.match(path) if side_name == DESTINATION else (_apply.KIND_PERSISTENT, None)
-                    plan.create(path, origin.data, acls.get((side_name, path)), kind, ttl_ms)
-                    if path in self.paths and parent_of(path) != '/' and parent_of(path) not in plan.ensure_paths:
-                        plan.ensure_paths.append(parent_of(path))   # a task path whose parent is missing there
-                else:
-                    plan.set_data(path, origin.data, current.version)
-                pending[(side_name, path)] = (decision, origin)
+                self._count_conflict(path, decision.reason)
+            writes.setdefault(target.name, []).append((path, decision, pair[_other(decision.target)], pair[decision.target]))
+        settled = set()
+        subtree_plans, subtree_pending = {}, {}
+        for path, decision, pair in subtrees:
+            if path not in settled:
+                self._settle_subtree(path, decision, pair, subtree_plans, subtree_pending, settled)
+        if settled:
+            writes = dict((side, [item for item in items if item[0] not in settled]) for side, items in writes.items())
+        plans, pending = self._plan_writes(writes)
+        for side_name, plan in subtree_plans.items():
+            if side_name in plans:
+                plans[side_name].creates.extend(plan.creates)
+                plans[side_name].deletes.extend(plan.deletes)
+            else:
+                plans[side_name] = plan
+        pending.update(subtree_pending)
         decided = time.monotonic()
         self.timings['decide'] += decided - read_done
         for side_name, plan in plans.items():
@@ -2069,6 +1704,152 @@ class SyncEngine(object):
     def _requeue(self, items, delay):
         for path, first in items:
             self.queue.put(path, delay=delay, since=first)
+
+    def _count_conflict(self, path, reason):
+        self.counters['conflicts'] += 1
+        self.metrics.conflict(self.task)
+        collision = ' (sequential name collision: keep one writing side per sequential parent)' if has_sequential_suffix(
+            path.rpartition('/')[2]) and 'created on both' in (reason or '') else ''
+        self.log.warning('task %s: conflict on %s: %s (policy %s)%s', self.task, path, reason, self.policy, collision,
+                         extra={'task': self.task, 'path': path, 'event': 'conflict', 'policy': self.policy})
+
+    def _plan_writes(self, writes):
+        """Plans per target side for ``writes``, and ``pending``: ``(side, path) -> (decision, baseline value after)``."""
+        plans = {}
+        pending = {}
+        acls = self._read_acls_for_creates(writes)
+        for side_name, items_for_side in writes.items():
+            plan = plans[side_name] = _apply.Plan()
+            origin_side = _other(side_name)
+            for path, decision, origin, current in items_for_side:
+                if decision.action == DELETE:
+                    plan.delete(path, current.version)
+                elif current is None:
+                    kind, ttl_ms = self.node_types.match(path) if side_name == DESTINATION else (_apply.KIND_PERSISTENT, None)
+                    if path in self.paths:
+                        self._create_missing_ancestors(self.sides[side_name], path, plan)
+                    plan.create(path, origin.data, acls.get((side_name, path)), kind, ttl_ms)
+                else:
+                    plan.set_data(path, origin.data, current.version)
+                pending[(side_name, path)] = (decision, written_value(decision, origin_side, origin))
+        return plans, pending
+
+    def _create_missing_ancestors(self, side, path, plan):
+        """A task path whose parent is missing on ``side``: create the ancestors in the same fenced plan.
+
+        They lie outside the task, so they are created as the other side has
+        them (data and ACL, with the ``acl_mode`` rules), or empty with the
+        migrator's rights where that side lacks them too.
+        """
+        missing = []
+        ancestor = parent_of(path)
+        while ancestor != '/' and side.io.exists(ancestor) is None:
+            missing.append(ancestor)
+            ancestor = parent_of(ancestor)
+        origin = self.sides[_other(side.name)]
+        for ancestor in reversed(missing):
+            try:
+                data, _stat = origin.io.get(ancestor)
+                acl = acl_tuple(origin.io.get_acls(ancestor)[0]) if self.sync_acl else None
+            except kazoo_exceptions.NoNodeError:
+                data, acl = b'', None
+            acl = self._final_acl(acl, side) if acl is not None else (tuple(side.migrator_acl) if side.migrator_acl else None)
+            plan.create(ancestor, data or b'', acl)
+
+    # -- structural conflicts ------------------------------------------------------------
+    def _settle_subtree(self, path, decision, pair, plans, pending, settled):
+        """A delete on one side meeting a change or children on the other: decide the whole subtree once.
+
+        ``path`` is present on one side only and was in sync. Its subtree root
+        is the highest ancestor also gone from that side (and in sync once);
+        ``decide_subtree`` settles the lot under the policy, and its writes go
+        into this batch's plans. Decided path by path this livelocked (the
+        child's create failed on the missing parent, the parent's delete on
+        the child).
+        """
+        kept_on = SOURCE if pair[SOURCE] is not None else DESTINATION
+        deleted_on = _other(kept_on)
+        kept_side, deleted_side = self.sides[kept_on], self.sides[deleted_on]
+        root = path
+        while True:
+            parent = parent_of(root)
+            if parent == '/' or not self._accept(parent) or self.baseline.get(parent) is None:
+                break
+            if deleted_side.io.exists(parent) is not None:
+                break
+            root = parent
+        kept = self._read_subtree(kept_side, root)
+        if root not in kept:
+            self.queue.put(path, delay=self.options.retry_delay)     # the root moved meanwhile: look again
+            return
+        settled.update(kept)
+        watermark = self.baseline.meta.get('watermarks', {}).get(_other(self.authority))
+        outcome = decide_subtree(root, kept_on, kept, self.baseline.get, policy=self.policy, replica_watermark=watermark,
+                                 authority=self.authority)
+        if outcome.conflict:
+            self._count_conflict(root, outcome.reason)
+        if outcome.recreate and deleted_side.writable:
+            plan = plans.setdefault(deleted_on, _apply.Plan())
+            acls = _protocol.get_acls_pipelined(kept_side.io, outcome.recreate) if self.sync_acl else {}
+            for node in outcome.recreate:
+                state = kept[node]
+                found = acls.get(node)
+                acl = self._final_acl(acl_tuple(found[0]), deleted_side) if found is not None and not isinstance(found, Exception) else None
+                plan.create(node, state.data, acl)
+                pending[(deleted_on, node)] = (Decision(COPY, deleted_on, new_hash=state.hash),
+                                               base_value(state.hash, *((state.mzxid, 0) if kept_on == SOURCE else (0, state.mzxid))))
+        if outcome.delete and kept_side.writable:
+            plan = plans.setdefault(kept_on, _apply.Plan())
+            for node in outcome.delete:
+                plan.delete(node, kept[node].version)
+                pending[(kept_on, node)] = (Decision(DELETE, kept_on), None)
+        if outcome.left:
+            self.counters['skipped_ephemeral'] += 1
+            self.log.warning('task %s: %s is not deleted on the %s although the %s deleted it: the subtree holds ephemeral node(s) '
+                             'or leftovers from before the task, kept with their parents (%s)', self.task, root, kept_on, deleted_on,
+                             ', '.join(outcome.left[:5]), extra={'task': self.task, 'path': root})
+
+    def _read_subtree(self, side, root):
+        """``{path: NodeState}`` of ``root`` and every node under it on ``side`` (the task's paths only)."""
+        client = side.io
+        out = {}
+        level = [root]
+        while level:
+            reads = [(path, client.get_async(path), client.get_children_async(path)) for path in level]
+            level = []
+            for path, data_result, children_result in reads:
+                try:
+                    data, stat = data_result.get()
+                    children = children_result.get()
+                except kazoo_exceptions.NoNodeError:
+                    continue
+                out[path] = state_from_read(data, stat)
+                prefix = path + '/' if path != '/' else '/'
+                level.extend(child for child in (prefix + name for name in children) if self._accept(child))
+        return out
+
+    # -- paths that keep failing -----------------------------------------------------------
+    def _park(self, path, error, since=None):
+        """A path that cannot be synced now (unreadable, refused, too large): retry it alone, backing off.
+
+        It never holds up other paths, the full reconcile or the end of the
+        initial sync; the status lists it (``details.stuck_paths``) until it
+        syncs.
+        """
+        entry = self.stuck.get(path)
+        now = time.time()
+        if entry is None:
+            entry = self.stuck[path] = {'path': path, 'kind': None, 'reason': None, 'failures': 0, 'since': now}
+            self.log.warning('task %s: %s cannot be synced (%s); retrying it alone with a backoff', self.task, path, error,
+                             extra={'task': self.task, 'path': path})
+        entry['kind'] = getattr(error, 'kind', 'error')
+        entry['reason'] = str(error)
+        entry['failures'] += 1
+        entry['last'] = now
+        self.counters['errors'] += 1
+        self.metrics.error(self.task, entry['kind'])
+        delay = min(MAX_STUCK_BACKOFF, self.options.retry_delay * (2 ** min(entry['failures'] - 1, 10)))
+        self.queue.put(path, delay=delay, since=since)
 
     def _read_acls_for_creates(self, writes):
         """{(target side, path): ACL to create with} for the creates of this batch (``sync_acl``), read from the origin side."""
@@ -2107,12 +1888,15 @@ class SyncEngine(object):
             self._check_stop()
         job = {'side': side, 'plan': plan, 'pending': pending, 'first_seen': first_seen, 'result': None, 'error': None}
         client = side.client
+        values = dict((path, value) for (side_name, path), (_decision, value) in pending.items() if side_name == side.name)
+        journal = side.journal.plan_journal(values)
 
         def write():
             try:
                 job['result'] = _apply.apply_plan(client, plan, fence=self._fence(side), continue_on_error=True,
                                                   max_batch_bytes=self.options.max_batch_bytes,
-                                                  max_request_bytes=self.options.max_request_bytes, in_flight=4, cluster=side.cluster)
+                                                  max_request_bytes=self.options.max_request_bytes, in_flight=4, cluster=side.cluster,
+                                                  journal=journal)
             except BaseException as exc:  # pylint: disable=broad-except
                 job['error'] = exc
         thread = threading.Thread(target=write, name='write-%s-%s' % (self.task, side.name))
@@ -2158,6 +1942,8 @@ class SyncEngine(object):
             raise exc
         result = job['result']
         self._check_fenced(result, side)
+        if result.journal_seqs:
+            side.journal_position = max(result.journal_seqs + [side.journal_position or 0])
         failed = {}
         for failure in result.failures:
             failed[failure.get('path')] = failure
@@ -2171,7 +1957,7 @@ class SyncEngine(object):
             key = (side.name, path)
             if key not in pending:
                 continue
-            decision, origin = pending.pop(key)
+            decision, value = pending.pop(key)
             if path in not_applied:
                 failure = failed.get(path)
                 if failure is None:
@@ -2186,17 +1972,21 @@ class SyncEngine(object):
                         continue
                 elif kind == 'unreachable':
                     delay = self.options.retry_delay
+                elif kind == 'journal':
+                    raise ZkMigrationError('task %s: %s' % (self.task, failure.get('message')), path=failure.get('path'), cluster=side.cluster)
                 else:
-                    delay = self.options.error_retry_delay
-                    self._record_error(ZkMigrationError(failure.get('message') or 'write failed', path=path, cluster=side.cluster), count=True)
+                    self._park(path, ZkMigrationError(failure.get('message') or 'write failed', path=path, cluster=side.cluster),
+                               first_seen.get(path))
+                    continue
                 self.metrics.error(self.task, kind or 'error')
                 self.queue.put(path, delay=delay, since=first_seen.get(path))
                 continue
             applied += 1
-            if decision.action == DELETE:
+            self.stuck.pop(path, None)
+            if value is None:
                 self.baseline.discard(path)
             else:
-                self.baseline.set(path, decision.new_hash)
+                self.baseline.set(path, value)
                 if op.kind == _apply.OP_CREATE and has_sequential_suffix(path.rpartition('/')[2]):
                     self.seq_parents_pending.add(parent_of(path))
             self.leftover_paths.discard(path)
@@ -2304,6 +2094,10 @@ class SyncEngine(object):
                 return
             previous.join()
         self._raise_checkpoint_error()
+        # Every journal entry up to these positions is reflected in the baseline copied here: the worker
+        # thread accounts for a side's write jobs one at a time, in the order they were sent.
+        self.baseline.meta['journal'] = dict((side.name, side.journal_position) for side in self.sides.values()
+                                             if side.journal_position is not None)
         entries = dict(self.baseline.entries)
         meta = json.loads(json.dumps(self.baseline.meta))
         self.baseline.dirty = False
@@ -2327,6 +2121,7 @@ class SyncEngine(object):
         try:
             blob = Baseline(entries, meta).encode(compress=True)
             self.store.put_baseline(self.task, blob, epoch=self.control_epoch, compress=False)
+            self._truncate_journals(meta.get('journal') or {})
             if len(entries) >= _TRIM_AFTER_CHECKPOINT_OF:
                 del blob, entries
                 _release_free_memory()
@@ -2339,6 +2134,21 @@ class SyncEngine(object):
             return
         self.checkpoint_cost = time.monotonic() - started
         self.counters['checkpoints'] += 1
+
+    def _truncate_journals(self, positions):
+        """Delete the journal entries a written checkpoint includes, under the fence (a stale leader deletes nothing)."""
+        parent = _control.journal_path(self.options.control_root, self.task)
+        for side in self.sides.values():
+            position = positions.get(side.name)
+            if position is None or not side.writable or side.epoch is None:
+                continue
+            plan = _apply.Plan()
+            for path in _sync_journal.entries_up_to(side.client, parent, position):
+                plan.delete(path)
+            if plan.total:
+                result = _apply.apply_plan(side.client, plan, fence=self._fence(side), continue_on_error=True,
+                                           max_request_bytes=self.options.max_request_bytes, cluster=side.cluster)
+                self._check_fenced(result, side)
 
     def _record_error(self, exc, count=False):
         message = str(exc)
@@ -2392,6 +2202,10 @@ class SyncEngine(object):
         }
         if self.leftover_paths:
             details['leftover_sample'] = sorted(self.leftover_paths)[:20]
+        # Paths that keep failing (unreadable, refused, too large), retried alone with a backoff: at most 20 listed.
+        details['stuck_paths_count'] = len(self.stuck)
+        details['stuck_paths'] = [dict((key, entry[key]) for key in ('path', 'kind', 'reason', 'failures', 'since'))
+                                  for entry in sorted(self.stuck.values(), key=lambda e: e['since'])[:20]]
         return {
             'phase': phase,
             'nodes_done': int(done or 0),
@@ -2409,7 +2223,7 @@ class SyncEngine(object):
 
     def write_status(self):
         status = self.status()
-        self.metrics.gauges(self.task, status['lag_ms'] / 1000.0, len(self.queue), len(self.baseline), status['phase'])
+        self.metrics.gauges(self.task, status['lag_ms'] / 1000.0, len(self.queue), len(self.baseline), status['phase'], len(self.stuck))
         with self._status_lock:
             self.store.put_status(self.task, status, epoch=self.control_epoch)
         return status

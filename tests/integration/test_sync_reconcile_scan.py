@@ -14,6 +14,7 @@ import pytest
 from kazoo.security import ACL, Id, OPEN_ACL_UNSAFE, Permissions
 
 from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol
+from ansible_collections.zookeeper.migration.plugins.module_utils._sync_decide import base_hash, base_mzxid, base_value
 from ansible_collections.zookeeper.migration.plugins.module_utils._sync import (
     DESTINATION,
     SOURCE,
@@ -109,7 +110,13 @@ def test_scan_finds_every_kind_of_difference(trees, zk_client_factory, zk_source
 
     assert sorted(scan.queued) == sorted([base + '/differs', base + '/src-only', base + '/src-only/child', base + '/dst-only',
                                           base + '/wide/w02250', base + '/wide/w00007'])
-    assert dict(scan.equal) == {base + '/unrecorded': data_hash64(b'same'), base + '/stale': data_hash64(b'same')}
+    # equal paths are recorded with both sides' mzxids; those whose data hash was not the baseline's are these two
+    equal = dict(scan.equal)
+    assert dict((path, base_hash(value)) for path, value in equal.items() if entries.get(path) is None
+                or base_hash(entries[path]) != base_hash(value)) == {base + '/unrecorded': data_hash64(b'same'),
+                                                                     base + '/stale': data_hash64(b'same')}
+    for path, value in equal.items():
+        assert base_mzxid(value, SOURCE) == src.exists(path).mzxid and base_mzxid(value, DESTINATION) == dst.exists(path).mzxid
     assert sorted(scan.gone) == sorted([base + '/gone', base + '/gone-tree', base + '/gone-tree/a', base + '/gone-tree/a/b',
                                         base + '/wide/w09999', base + '/gone-sub/x', base + '/gone-sub-1'])
     assert scan.acl_fixes == [] and scan.counter_raises == {}
@@ -145,7 +152,8 @@ def test_scan_with_sync_acl_fixes_acls_of_equal_nodes_only(trees):
     src.create(base + '/locked-differs', b'source', acl=OPEN_ACL_UNSAFE)
     dst.create(base + '/locked-differs', b'destination', acl=READ_ONLY)
     engine = _engine(src, dst, base, sync_acl=True)
-    engine.baseline.entries[base + '/open'] = data_hash64(b'same')
+    engine.baseline.entries[base + '/open'] = base_value(data_hash64(b'same'), src.exists(base + '/open').mzxid,
+                                                        dst.exists(base + '/open').mzxid)
     scan = _scan(engine)
     assert [(path, acl) for path, acl, _aversion in scan.acl_fixes] == [
         (base + '/locked', tuple((entry.perms, entry.id.scheme, entry.id.id) for entry in OPEN_ACL_UNSAFE))]

@@ -66,10 +66,18 @@ class TestBaselineFormats(object):
         assert decoded.entries == {'/a': full >> 4} and decoded.meta == {'initial_done': True}
 
     def test_current_format_round_trips(self):
-        baseline = Baseline({'/a': _sync.data_hash64(b'a'), '/b': 0}, {'task': 't'})
+        with_versions = _sync.base_value(_sync.data_hash64(b'c'), 2 ** 40 + 7, 2 ** 63 - 1)
+        baseline = Baseline({'/a': _sync.data_hash64(b'a'), '/b': 0, '/c': with_versions}, {'task': 't'})
         blob = baseline.encode()
-        assert blob.startswith(b'ZKMB\x02')
+        assert blob.startswith(b'ZKMB\x03')
         assert Baseline.decode(blob).entries == baseline.entries
+
+    def test_format_2_checkpoints_read_back_with_unknown_versions(self):
+        value = _sync.data_hash64(b'a')
+        meta = b'{}'
+        raw = '/a'.encode('utf-8')
+        blob = b'ZKMB\x02' + struct.pack('>I', len(meta)) + meta + struct.pack('>HQ', len(raw), value) + raw
+        assert Baseline.decode(blob).entries == {'/a': _sync.base_value(value, 0, 0)} == {'/a': value}
 
 
 # --------------------------------------------------------------------------
