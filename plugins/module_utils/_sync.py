@@ -62,6 +62,7 @@ import traceback
 from collections import deque
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import (
+    AuthFailedError,
     ClusterUnreachableError,
     ConfigError,
     FencedError,
@@ -1176,7 +1177,8 @@ class SyncEngine(object):
             return
         if self._initial_mark is None:
             self._initial_mark = self.queue.appended_count()
-        if self.queue.taken_count() >= self._initial_mark and not self._writes_in_flight and not self.queue.delayed_count():
+        # paths parked for failing again and again (_park) do not hold up the end of the initial sync
+        if self.queue.taken_count() >= self._initial_mark and not self._writes_in_flight and not self.queue.delayed_count(self.stuck):
             self._finish_initial()
 
     def _check_rescans(self, now):
@@ -1264,22 +1266,37 @@ class SyncEngine(object):
         started = time.monotonic()
         self.progress.update(done=0, total=None, started=time.time())
         exclude = self.spec.get('exclude') or ()
+        # Subtrees this identity may not read are left out of the copy (nothing is created over them, nothing
+        # deleted for them) and parked: the streaming sync retries them alone (_park) while the rest goes on.
+        unreadable = {source.name: [], target.name: []}
         options = {'control_root': self.options.control_root}
         src_snap = _snapshot.take_snapshot(source.client, roots, exclude=exclude, with_acl=self.sync_acl, keep_data=True,
-                                           multi_read=source.multi_read, cluster=source.cluster, **options)
+                                           multi_read=source.multi_read, cluster=source.cluster, unreadable=unreadable[source.name],
+                                           **options)
         _apply.check_source_sizes(src_snap, self.options.max_request_bytes, cluster=source.cluster)
         existing = [root for root in roots if target.client.exists(root) is not None]
         if existing:
             dst_snap = _snapshot.take_snapshot(target.client, existing, exclude=exclude, with_acl=self.sync_acl, keep_data=False,
-                                               multi_read=target.multi_read, cluster=target.cluster, **options)
+                                               multi_read=target.multi_read, cluster=target.cluster, unreadable=unreadable[target.name],
+                                               **options)
             dst_snap.roots = list(roots)
         else:
             dst_snap = _snapshot.Snapshot(roots, with_acl=self.sync_acl, keep_data=False)
+        for side_name, paths in unreadable.items():
+            for path in paths:
+                self._park(path, AuthFailedError('the %s refuses to let the migration identity read %s (its ACL): not synced'
+                                                 % (side_name, path), path=path, cluster=self.sides[side_name].cluster))
+        skipped = [path for paths in unreadable.values() for path in paths]
         compare = COMPARE_ALL if self.sync_acl else tuple(a for a in COMPARE_ALL if a != 'acl')
         diff = diff_snapshots(src_snap, dst_snap, compare=compare)
         plan = _apply.plan_copy(src_snap, dst_snap, diff, sync_acl=self.sync_acl, acl_mode=self.acl_mode,
                                 migrator_acl=target.migrator_acl if self.acl_mode == 'grant_migrator' else None,
                                 prune=False, node_types=self.spec.get('node_types') or None)
+        if skipped:
+            def readable(op):
+                return not any(op.path == path or op.path.startswith(path.rstrip('/') + '/') for path in skipped)
+            for ops in (plan.creates, plan.updates, plan.deletes, plan.acl_writes, plan.counter_raises):
+                ops[:] = [op for op in ops if readable(op)]
         del src_snap, dst_snap, diff
         self.progress['total'] = plan.total
 

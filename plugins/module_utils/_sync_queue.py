@@ -107,9 +107,12 @@ class ReconcileQueue(object):
         """How many queued paths were ever taken (or dropped) off the queue."""
         return self._taken
 
-    def delayed_count(self):
-        """How many paths wait for a delayed re-queue."""
-        return len(self._delayed)
+    def delayed_count(self, excluding=None):
+        """How many paths wait for a delayed re-queue (not counting those in ``excluding``)."""
+        if not excluding:
+            return len(self._delayed)
+        with self._cond:
+            return sum(1 for path in self._delayed_paths if path not in excluding)
 
     def mark(self):
         """A mark: ``drop_before(mark)`` later drops what was queued before this call (and not queued again since).
