@@ -97,6 +97,9 @@ CONFIG_DEFAULTS = {
     'batch_size': 500,
     'max_request_bytes': _client.DEFAULT_MAX_REQUEST_BYTES,
     'task_retry_delay': 5.0,
+    # The sync journal (docs/daemon.md, "Failover"). Off only to measure its cost (tests/bench/bench_sync.py): without it a
+    # new leader may revert writes synced since the last checkpoint.
+    'sync_journal': True,
 }
 CONFIG_KEYS = frozenset(['daemon_id', 'control'] + list(CONFIG_DEFAULTS))
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
@@ -178,6 +181,8 @@ def validate_config(raw, source='config'):
     config['batch_size'] = _number(config, 'batch_size', 1, 5000, integer=True)
     config['max_request_bytes'] = _number(config, 'max_request_bytes', 4096, 1 << 30, integer=True)
     config['task_retry_delay'] = _number(config, 'task_retry_delay', 0.1, 600)
+    if not isinstance(config['sync_journal'], bool):
+        raise ConfigError('%s: sync_journal must be true or false, got %r' % (source, config['sync_journal']))
     return config
 
 
@@ -603,7 +608,8 @@ class TaskRunner(object):
             config = daemon.config
             options = _sync.EngineOptions(control_root=config['root'], full_reconcile_interval=config['full_reconcile_interval'],
                                           status_interval=config['status_interval'], checkpoint_interval=config['checkpoint_interval'],
-                                          batch_size=config['batch_size'], max_request_bytes=config['max_request_bytes'])
+                                          batch_size=config['batch_size'], max_request_bytes=config['max_request_bytes'],
+                                          journal=config['sync_journal'])
             engine = _sync.SyncEngine(spec, clients, store, daemon.daemon_id, control_epoch=election.sequence, options=options,
                                       metrics=daemon.metrics, leadership_lost=election.leadership_lost, cutover=cutover,
                                       migrator_acls=migrator_acls, session_factory=_sync.member_session_factory(connections))

@@ -49,9 +49,7 @@ same member (``SyncEngine._io_client``), so they neither queue behind the
 watch events nor behind the previous batch's writes.
 """
 
-import bisect
 import hashlib
-import heapq
 import itertools
 import json
 import logging
@@ -59,7 +57,6 @@ import socket
 import threading
 import time
 import traceback
-from collections import deque
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import (
     AuthFailedError,
@@ -73,8 +70,6 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
 from ansible_collections.zookeeper.migration.plugins.module_utils._diff import (
     COMPARE_ALL,
     SEQ_BUMP_PREFIX,
-    acl_equal,
-    acl_tuples,
     diff_snapshots,
     has_sequential_suffix,
     parent_of,
@@ -82,7 +77,6 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._diff import (
 
 try:
     from kazoo import exceptions as kazoo_exceptions
-    from kazoo.protocol.serialization import Watch as _Watch
     from kazoo.protocol.states import EventType, KazooState
     from kazoo.security import make_digest_acl_credential
     HAS_KAZOO = True
@@ -90,7 +84,6 @@ try:
 except ImportError:
     HAS_KAZOO = False
     KAZOO_IMPORT_ERROR = traceback.format_exc()
-    _Watch = None
 
 # Siblings that import kazoo-dependent pieces lazily themselves.
 from ansible_collections.zookeeper.migration.plugins.module_utils import _apply
@@ -122,6 +115,12 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._sync_decide i
     written_value,
 )
 from ansible_collections.zookeeper.migration.plugins.module_utils._sync_queue import ReconcileQueue
+from ansible_collections.zookeeper.migration.plugins.module_utils._sync_scan import (  # noqa: F401 (re-exported for callers)
+    _ReconcileScan,
+    _join_sorted,
+    _split_joined,
+)
+from ansible_collections.zookeeper.migration.plugins.module_utils._sync_watch import _InlineEvents, _PerNodeWatcher
 
 
 LOG = logging.getLogger('zookeeper_migration.sync')
@@ -190,209 +189,6 @@ class NullMetrics(object):
         """One full reconcile took ``seconds``."""
 
 
-# --------------------------------------------------------------------------
-# Watches
-# --------------------------------------------------------------------------
-
-class _PerNodeWatcher(object):
-    """One-shot kazoo watches on every node of a side (ZooKeeper 3.4/3.5 have no addWatch).
-
-    A data watch (from getData) on every node reports its changes and its
-    deletion; a child watch (from getChildren) on every node reports new
-    children, which are then listed, queued and watched in turn. Watches
-    fire once: reading a path again (the engine does, on every reconcile)
-    re-arms it. After a reconnect the server has dropped them all: ``arm_tree``
-    walks the subtrees again.
-    """
-
-    def __init__(self, client, roots, accept, on_path, log):
-        self.client = client
-        self.roots = list(roots)
-        self.accept = accept
-        self.on_path = on_path
-        self.log = log
-        self.lock = threading.Lock()
-        self.children_armed = set()
-        self.known_children = {}    # parent -> frozenset of names at its last listing
-        self.active = True
-
-    def stop(self):
-        self.active = False
-
-    def _on_watch(self, event):
-        if not self.active or event.type == EventType.NONE or event.path is None:
-            return
-        path = event.path
-        if event.type == EventType.CHILD:
-            with self.lock:
-                self.children_armed.discard(path)
-            self.list_children(path)
-            return
-        if event.type == EventType.DELETED:
-            with self.lock:
-                self.children_armed.discard(path)
-                self.known_children.pop(path, None)
-        if self.accept(path):
-            self.on_path(path)
-
-    def list_children(self, path):
-        """List (and watch) the children of ``path``; queue each one (the reconcile read watches its data)."""
-        with self.lock:
-            if path in self.children_armed or not self.active:
-                return
-            self.children_armed.add(path)
-        try:
-            async_result = self.client.get_children_async(path, watch=self._on_watch)
-        except Exception:  # pylint: disable=broad-except
-            with self.lock:
-                self.children_armed.discard(path)
-            return
-
-        def listed(result):
-            try:
-                children = result.get()
-            except Exception:  # pylint: disable=broad-except
-                with self.lock:
-                    self.children_armed.discard(path)
-                return
-            names = frozenset(children)
-            with self.lock:
-                known = self.known_children.get(path, frozenset())
-                self.known_children[path] = names
-            prefix = path + '/' if path != '/' else '/'
-            # only new names: a removed child reports itself through its own data watch
-            for name in names - known:
-                child = prefix + name
-                if self.accept(child):
-                    self.on_path(child)
-        async_result.rawlink(listed)
-
-    def arm_tree(self):
-        """Watch every node under the roots (after start and every reconnect). Returns the number of nodes armed."""
-        with self.lock:
-            self.children_armed.clear()
-            self.known_children.clear()
-        client = self.client
-        watch = self._on_watch
-        count = 0
-        pending = []
-        for root in self.roots:
-            pending.append(root)
-        while pending:
-            batch, pending = pending[:500], pending[500:]
-            reads = [(path, client.get_async(path, watch=watch), client.get_children_async(path, watch=watch)) for path in batch]
-            for path, data_result, children_result in reads:
-                try:
-                    data_result.get()
-                except kazoo_exceptions.NoNodeError:
-                    if path in self.roots:
-                        client.exists_async(path, watch=watch)  # fires when the root is created
-                    try:
-                        children_result.get()
-                    except Exception:  # pylint: disable=broad-except
-                        pass
-                    continue
-                try:
-                    children = children_result.get()
-                except kazoo_exceptions.NoNodeError:
-                    continue
-                count += 1
-                with self.lock:
-                    self.children_armed.add(path)
-                    self.known_children[path] = frozenset(children)
-                prefix = path + '/' if path != '/' else '/'
-                for name in children:
-                    child = prefix + name
-                    if self.accept(child):
-                        pending.append(child)
-        return count
-
-    def watch_read(self, path, exists):
-        """After a reconcile read with a data watch: make sure the node's children are watched too."""
-        if exists and path not in self.children_armed:
-            self.list_children(path)
-        elif not exists and path in self.roots:
-            try:
-                self.client.exists_async(path, watch=self._on_watch)
-            except Exception:  # pylint: disable=broad-except
-                pass
-
-
-class _InlineEvents(object):
-    """Take persistent-watch events for the task paths straight off kazoo's connection thread.
-
-    ``_protocol.add_watch`` arms and re-arms the watches and hands every event
-    to kazoo's callback thread, one queue hand-off and thread switch per
-    event. At thousands of events per second that hand-off is most of the
-    client's cost, and replies to our reads wait behind the backlog on the
-    same connection. This adapter wraps the connection's watch-event reader
-    (outside ``_protocol``'s own wrapper) and, for CREATED / DELETED / CHANGED
-    under the task paths, posts the path to the engine's queue and stops
-    there. Anything else (other paths, paths with kazoo one-shot watchers, the
-    re-arm notices) goes down the usual chain. Without the expected kazoo
-    internals it installs nothing and ``_protocol``'s callbacks do the work.
-
-    It also makes the connection read the socket in large chunks
-    (``_protocol.BufferedSocketReads``) and, after each event, takes the watch events
-    already buffered behind it in one go: kazoo's loop otherwise costs three
-    ``poll`` and two ``recv`` calls per message, which bounded one session to
-    ~5-6k events/s on the 2-CPU test machine.
-    """
-
-    _EVENT_TYPES = (1, 2, 3)   # NodeCreated, NodeDeleted, NodeDataChanged
-
-    def __init__(self, client, roots, accept, post, counters):
-        self.active = False
-        connection = getattr(client, '_connection', None)
-        inner = getattr(connection, '_read_watch_event', None)
-        if inner is None or _Watch is None:
-            return
-        chroot = client.chroot or ''
-        prefixes = []
-        for root in roots:
-            server = chroot + root if root != '/' else (chroot or '/')
-            prefixes.append((server, server.rstrip('/') + '/'))
-        data_watchers = client._data_watchers    # pylint: disable=protected-access
-        child_watchers = client._child_watchers  # pylint: disable=protected-access
-        unchroot = client.unchroot
-        event_types = self._EVENT_TYPES
-        unpack_event = _protocol.WATCH_EVENT.unpack_from
-        event_size = _protocol.WATCH_EVENT.size
-        adapter = self
-
-        def one_event(buffer, offset):
-            if adapter.active:
-                kind, _state, length = unpack_event(buffer, offset)
-                if kind in event_types and length > 0:
-                    start = offset + event_size
-                    path = buffer[start:start + length].decode('utf-8')
-                    if path not in data_watchers and path not in child_watchers:
-                        for exact, prefix in prefixes:
-                            if path == exact or path.startswith(prefix):
-                                local = unchroot(path)
-                                counters['watch_events'] += 1
-                                if accept(local):
-                                    post(local)
-                                return None
-            return inner(buffer, offset)
-
-        reads = _protocol.BufferedSocketReads.install(client)
-
-        def read_watch_event(buffer, offset):
-            one_event(buffer, offset)
-            if reads is not None:
-                # the watch events buffered right behind this one, without a round of kazoo's loop each
-                for message in reads.take_watch_events():
-                    one_event(message, _protocol.REPLY_HEADER_SIZE)
-            return None
-        connection._read_watch_event = read_watch_event  # pylint: disable=protected-access
-        self.active = True
-
-    def stop(self):
-        # The wrapper stays (others may have wrapped it since); inactive, it only passes events on.
-        self.active = False
-
-
 class _Side(object):
     """One data cluster as a running task uses it."""
 
@@ -442,8 +238,10 @@ class EngineOptions(object):
 
     def __init__(self, control_root=_control.DEFAULT_ROOT, full_reconcile_interval=300.0, status_interval=2.0,
                  checkpoint_interval=1.0, batch_size=500, max_request_bytes=DEFAULT_MAX_REQUEST_BYTES, max_batch_bytes=None,
-                 rearm_timeout=5.0, retry_delay=0.5, error_retry_delay=5.0):
+                 rearm_timeout=5.0, retry_delay=0.5, error_retry_delay=5.0, journal=True):
         self.control_root = control_root
+        # Off only to measure the journal's cost: a new leader then starts from the last checkpoint alone.
+        self.journal = bool(journal)
         self.full_reconcile_interval = float(full_reconcile_interval) if full_reconcile_interval else 0.0
         self.status_interval = float(status_interval)
         self.checkpoint_interval = float(checkpoint_interval)
@@ -486,263 +284,6 @@ class _RateLimiter(object):
 
 class EngineStopped(Exception):
     """Raised inside the worker to unwind when the engine must stop (leadership lost, stop asked)."""
-
-
-class _ReconcileScan(object):
-    """The full reconcile's walk: both trees compared parent by parent, without a snapshot of either.
-
-    A snapshot of each whole tree (``_snapshot.Node`` objects, ~400 bytes a
-    znode) held two such trees at once: ~800 MB at a million znodes, and much
-    of it stayed in the process afterwards (CPython keeps an arena while one
-    object in it lives, and the baseline keys streamed in meanwhile are spread
-    over them). The scan keeps a sorted copy of the baseline's paths (8 bytes
-    each), the children names of the parents it is listing (one sorted string
-    per side and parent), the reads of at most ``CHUNK * WINDOW`` children
-    per side, and what it found (``queued``, ``equal``, ``gone``,
-    ``acl_fixes``, ``counter_raises``), which the worker applies
-    (``_merge_full_reconcile``).
-
-    For each listed parent the candidates are its children on either side and
-    its children in the baseline (sorted baseline paths taken when the scan
-    starts: a baseline child on neither side must be read too, to find it
-    gone). A candidate absent from both sides is ``gone`` with every baseline
-    path under it. Like the snapshots before it, the scan reads each side
-    through its main session and syncs it first.
-    """
-
-    CHUNK = 500         # ops per read request
-    WINDOW = 4          # requests per side in flight
-
-    def __init__(self, engine, baseline_paths):
-        self.engine = engine
-        self.baseline_paths = baseline_paths     # sorted in run(), off the worker thread
-        self.baseline_get = engine.baseline.entries.get
-        self.queued = []
-        self.equal = []            # (path, 60-bit hash) where the baseline held something else
-        self.gone = []
-        self.acl_fixes = []
-        self.counter_raises = {}   # side name -> [(parent, target, current)]
-        self.unreadable = []       # (path, error): read refused on a side (SyncEngine._park takes them)
-        self.seen = dict((side, 0) for side in SIDES)
-
-    def run(self):
-        engine = self.engine
-        self.baseline_paths.sort()
-        roots = _snapshot._normalize_roots(engine.paths)[1]  # pylint: disable=protected-access
-        for side in engine.sides.values():
-            try:
-                side.client.sync(roots[0])
-            except Exception as exc:  # pylint: disable=broad-except
-                _snapshot.raise_read_error(exc, roots[0], side.cluster)
-        parents = deque()
-        self._compare([root for root in roots if engine._accept(root)], parents, None)  # pylint: disable=protected-access
-        while parents:
-            batch = [parents.popleft() for _index in range(min(self.CHUNK, len(parents)))]
-            ops = [('children', parent[0]) for parent in batch]
-            listings = {}
-            for side in engine.sides.values():
-                # one side at a time, each list of names sorted and joined into one string as it arrives (see _scan_children)
-                listings[side.name] = [slot if isinstance(slot, Exception) else _join_sorted(slot)
-                                       for slot in self._read(ops, [side])[side.name]]
-            for index, parent in enumerate(batch):
-                self._scan_children(parent, dict((side, slots[index]) for side, slots in listings.items()), parents)
-
-    def _scan_children(self, parent, listing, parents):
-        """Compare the children of one listed parent (``(path, {side: sequential counter or None})``)."""
-        engine = self.engine
-        path, counters = parent
-        prefix = path + '/' if path != '/' else '/'
-        # The names come as one sorted, newline-joined string per side, and the baseline's children one at a
-        # time: the scan of a parent with a million children takes a minute, and a million str objects held
-        # that long, while streaming allocates baseline keys next to them, would keep their memory in the
-        # process after the scan (CPython returns an arena only when nothing in it lives).
-        streams = []
-        for side, result in listing.items():
-            if isinstance(result, Exception):
-                if not isinstance(result, kazoo_exceptions.NoNodeError):
-                    # unlistable (no permission): its children there are compared only through the baseline
-                    self._note_unreadable(result, path, engine.sides[side].cluster)
-                continue    # gone since it was read: its children are candidates through the baseline
-            streams.append(_split_joined(result))
-        listing.clear()
-        streams.append(self._baseline_children(prefix, leaves=True))
-        streams.append(iter(sorted(set(self._baseline_children(prefix, leaves=False)))))
-        highest = {}
-        step = self.CHUNK * self.WINDOW
-        children = []
-        previous = None
-        for name in heapq.merge(*streams):
-            if name == previous:
-                continue
-            previous = name
-            child = prefix + name
-            if engine._accept(child):  # pylint: disable=protected-access
-                children.append(child)
-                if len(children) >= step:
-                    self._compare(children, parents, highest)
-                    children = []
-        self._compare(children, parents, highest)
-        for side_name, target in highest.items():
-            # the other side's sequential children reach ``target``: this side's counter must not hand out their names again
-            mine, theirs = counters.get(side_name), counters.get(_other(side_name))
-            if mine is None or theirs is None or not engine.sides[side_name].writable:
-                continue
-            target = max(theirs, target)
-            if mine < target:
-                self.counter_raises.setdefault(side_name, []).append((path, target, mine))
-
-    def _note_unreadable(self, exc, path, cluster):
-        """A path the scan cannot read on one side: reported to the worker, not a reason to fail the whole scan."""
-        error = translate_error(exc, path=path, cluster=cluster)
-        if isinstance(error, ClusterUnreachableError) or not isinstance(error, ZkMigrationError):
-            _snapshot.raise_read_error(exc, path, cluster)
-        self.unreadable.append((path, error))
-
-    def _baseline_children(self, prefix, leaves):
-        """Names of the baseline's paths directly under ``prefix``: with ``leaves`` those that are paths themselves
-        (in sorted order, one at a time), else those that have baseline paths below them (each subtree is skipped
-        with a bisect; not sorted: a name and a longer one sharing its start sort differently once "/" follows)."""
-        keys = self.baseline_paths
-        end = len(keys)
-        index = bisect.bisect_left(keys, prefix)
-        size = len(prefix)
-        while index < end and keys[index].startswith(prefix):
-            rest = keys[index][size:]
-            slash = rest.find('/')
-            if slash < 0:
-                if leaves and rest:
-                    yield rest
-                index += 1
-            else:
-                if not leaves:
-                    yield rest[:slash]
-                index = bisect.bisect_left(keys, prefix + rest[:slash] + '0', index)     # '0' follows '/'
-
-    def _baseline_under(self, path):
-        keys = self.baseline_paths
-        prefix = path + '/' if path != '/' else '/'
-        index = bisect.bisect_left(keys, prefix)
-        while index < len(keys) and keys[index].startswith(prefix):
-            yield keys[index]
-            index += 1
-
-    def _read(self, ops, sides=None):
-        """One slot per op per side: ``{side: [slot]}`` (both sides' requests are sent before either is awaited)."""
-        sides = list(sides or self.engine.sides.values())
-        pending = {}
-        for side in sides:
-            if side.multi_read:
-                pending[side.name] = [_protocol.multi_read_async(side.client, ops[start:start + self.CHUNK])
-                                      for start in range(0, len(ops), self.CHUNK)]
-        out = {}
-        for side in sides:
-            try:
-                if side.name in pending:
-                    slots = []
-                    for request in pending[side.name]:
-                        slots.extend(request.get())
-                else:
-                    slots = _protocol.read_pipelined(side.client, ops)
-            except Exception as exc:  # pylint: disable=broad-except
-                _snapshot.raise_read_error(exc, ops[0][1], side.cluster)
-            out[side.name] = slots
-        return out
-
-    def _compare(self, paths, parents, highest):
-        """Read ``paths`` on both sides and compare them with each other and the baseline."""
-        if not paths:
-            return
-        engine = self.engine
-        slots = self._read([('data', path) for path in paths])
-        same = []
-        for index, path in enumerate(paths):
-            states = {}
-            unreadable = False
-            for side, side_slots in slots.items():
-                slot = side_slots[index]
-                if isinstance(slot, Exception):
-                    if not isinstance(slot, kazoo_exceptions.NoNodeError):
-                        self._note_unreadable(slot, path, engine.sides[side].cluster)
-                        unreadable = True
-                    continue
-                states[side] = slot
-                self.seen[side] += 1
-            if unreadable:
-                continue    # never act on a partial read: the worker retries it alone (SyncEngine._park)
-            if not states:
-                if self.baseline_get(path) is not None:
-                    self.gone.append(path)
-                self.gone.extend(self._baseline_under(path))
-                continue
-            counters = {}
-            for side, (_data, stat) in states.items():
-                if not stat.ephemeralOwner:
-                    counters[side] = (stat.cversion + stat.numChildren) // 2
-            if any(stat.numChildren for _data, stat in states.values()) or any(True for _path in self._baseline_under(path)):
-                parents.append((path, counters))
-            if highest is not None:
-                name = path.rpartition('/')[2]
-                if has_sequential_suffix(name) and not name.startswith(SEQ_BUMP_PREFIX):
-                    for side in counters:
-                        # a persistent sequential child on ``side``: the other side's counter must pass it
-                        other = _other(side)
-                        highest[other] = max(highest.get(other, 0), int(name[-10:]) + 1)
-            if any(stat.ephemeralOwner for _data, stat in states.values()):
-                continue    # never synced
-            if len(states) < 2:
-                self.queued.append(path)
-                continue
-            src_hash = _snapshot.hash_data(states[SOURCE][0] or b'')
-            if src_hash != _snapshot.hash_data(states[DESTINATION][0] or b''):
-                self.queued.append(path)
-                continue
-            value = base_value(hash64(src_hash), states[SOURCE][1].mzxid, states[DESTINATION][1].mzxid)
-            if engine.sync_acl:
-                same.append((path, value))
-            elif self.baseline_get(path) != value:
-                self.equal.append((path, value))
-        if same:
-            self._compare_acls(same, engine.authority)
-
-    def _compare_acls(self, equal, authority):
-        """For paths equal on both sides: record them, and the ACL fix where the replica's ACL differs from the authority's."""
-        engine = self.engine
-        replica = _other(authority)
-        paths = [path for path, _value in equal]
-        found = dict((side.name, _protocol.get_acls_pipelined(side.client, paths)) for side in engine.sides.values())
-        for path, value in equal:
-            a_result, b_result = found[authority][path], found[replica][path]
-            failed = [result for result in (a_result, b_result) if isinstance(result, Exception)]
-            if failed:
-                denied = [result for result in failed if not isinstance(result, kazoo_exceptions.NoNodeError)]
-                if denied:
-                    self._note_unreadable(denied[0], path, engine.sides[authority if denied[0] is a_result else replica].cluster)
-                    continue
-                self.queued.append(path)       # gone since its data was read: the worker looks again
-                continue
-            if self.baseline_get(path) != value:
-                self.equal.append((path, value))
-            wanted = engine._final_acl(acl_tuples(a_result[0]), engine.sides[replica])  # pylint: disable=protected-access
-            b_acl = acl_tuples(b_result[0])
-            if not acl_equal(wanted, b_acl):
-                self.acl_fixes.append((path, wanted, b_result[1].aversion))
-
-
-def _join_sorted(names):
-    """``names`` (a list, sorted in place) as one newline-separated string (znode names hold no control characters)."""
-    names.sort()
-    return '\n'.join(names)
-
-
-def _split_joined(joined):
-    """The names of a ``_join_sorted`` string, one at a time."""
-    start, end = 0, len(joined)
-    while start < end:
-        stop = joined.find('\n', start)
-        if stop < 0:
-            stop = end
-        yield joined[start:stop]
-        start = stop + 1
 
 
 class SyncEngine(object):
@@ -1077,6 +618,9 @@ class SyncEngine(object):
                           'bidirectional' if self.bidirectional else 'one-way %s -> %s' % (self.authority, _other(self.authority)),
                           dict((s.name, s.watch_mode) for s in self.sides.values() if s.watched),
                           dict((s.name, s.epoch) for s in self.sides.values() if s.writable), extra={'task': self.task})
+            if not self.options.journal:
+                self.log.warning('task %s: the sync journal is off (sync_journal: false): a new leader may revert writes this one '
+                                 'synced after its last checkpoint', self.task, extra={'task': self.task})
             if self.acl_suspended:
                 self.log.warning('task %s: the cutover record says the source is frozen: its ACLs are not copied '
                                  'until the cutover completes or is rolled back', self.task, extra={'task': self.task})
@@ -1906,7 +1450,7 @@ class SyncEngine(object):
         job = {'side': side, 'plan': plan, 'pending': pending, 'first_seen': first_seen, 'result': None, 'error': None}
         client = side.client
         values = dict((path, value) for (side_name, path), (_decision, value) in pending.items() if side_name == side.name)
-        journal = side.journal.plan_journal(values)
+        journal = side.journal.plan_journal(values) if self.options.journal else None
 
         def write():
             try:
