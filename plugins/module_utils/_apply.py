@@ -869,7 +869,16 @@ class _Applier(object):
     def single_request_bytes(self, op):
         if op.kind == OP_SET_ACL:
             return _REQUEST_HEADER + op.size + self.chroot_len
-        return request_bytes([op.size], self.fence[0] if self.fence else None, self.chroot)
+        size = request_bytes([op.size], self.fence[0] if self.fence else None, self.chroot)
+        if self.journal is not None and op.kind in (OP_CREATE, OP_SET_DATA, OP_DELETE):
+            size += self.journal_entry_bytes() + self.journal.op_bytes(op)
+        return size
+
+    def journal_entry_bytes(self):
+        """Bytes of a journal entry's create in a multi, besides its records."""
+        journal = self.journal
+        return _MULTI_HEADER + _INT + _utf8_len(self.full(journal.entry_prefix)) + _INT + journal.ENTRY_BYTES + len(
+            self.encoded_acl(journal.acl)) + _INT
 
     def tick(self, count):
         self.done_ops += count
@@ -943,8 +952,7 @@ class _Applier(object):
         journal = self.journal if label in _JOURNALLED else None
         base = _REQUEST_HEADER + _MULTI_END + self.fence_size
         if journal is not None:
-            base += _MULTI_HEADER + _INT + _utf8_len(self.full(journal.entry_prefix)) + _INT + journal.ENTRY_BYTES + len(
-                self.encoded_acl(journal.acl)) + _INT
+            base += self.journal_entry_bytes()
         limit = self.max_batch_bytes
         max_ops = self.max_batch_ops
         chroot_len = self.chroot_len

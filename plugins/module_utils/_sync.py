@@ -137,6 +137,9 @@ PHASE_STOPPED = 'stopped'
 BACKLOG_BATCH_FACTOR = 8
 MAX_BACKLOG_BATCH = 8000
 
+# Bytes a write multi keeps free for its journal entry (envelope, ACL, the parent's path and one record).
+JOURNAL_ROOM = 2048
+
 # The longest pause between two attempts at a path that keeps failing (``SyncEngine._park``).
 MAX_STUCK_BACKOFF = 60.0
 
@@ -1433,14 +1436,16 @@ class SyncEngine(object):
     def _submit_apply(self, side, plan, pending, first_seen):
         """Send one side's plan (fenced, conditional) from a helper thread; ``_finish_writes`` accounts for it."""
         limit = self.options.max_request_bytes
+        # the journal entry shares the multi: a write must leave room for it (JOURNAL_ROOM, more than one record needs)
+        room = JOURNAL_ROOM if self.options.journal else 0
         too_large = [op for op in itertools.chain(plan.creates, plan.updates)
-                     if op.size + 512 > limit and _apply.request_bytes([op.size], self._fence_path) > limit]
+                     if op.size + 512 + room > limit and _apply.request_bytes([op.size], self._fence_path) + room > limit]
         for op in too_large:
             (plan.creates if op.kind == _apply.OP_CREATE else plan.updates).remove(op)
             pending.pop((side.name, op.path), None)
-            self._record_error(TooLargeError('%s holds %d bytes: too large for the %s request limit (jute.maxbuffer %d): not synced'
-                                             % (op.path, len(op.data or b''), side.name, self.options.max_request_bytes),
-                                             path=op.path, cluster=side.cluster), count=True)
+            self._park(op.path, TooLargeError('%s holds %d bytes: too large for the %s request limit (jute.maxbuffer %d): not synced'
+                                              % (op.path, len(op.data or b''), side.name, self.options.max_request_bytes),
+                                              path=op.path, cluster=side.cluster), first_seen.get(op.path))
         total = plan.total
         if not total:
             return

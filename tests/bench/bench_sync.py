@@ -229,7 +229,7 @@ def run_writer(source, kind, writes, rate, directory='lat'):
     return json.loads(out.stdout)
 
 
-def measure_latency(source, src_watch, dst_watch, writes, rate, warmup=10000):
+def measure_latency(source, src_watch, dst_watch, writes, rate, warmup=10000, tag='p1'):
     """Creates, then updates, at ``rate``: arrival times of both watches against the send times.
 
     A warm-up round first (``warmup`` creates and updates of other znodes at
@@ -240,13 +240,13 @@ def measure_latency(source, src_watch, dst_watch, writes, rate, warmup=10000):
     """
     if warmup:
         for kind in ('create', 'update'):
-            run_writer(source, kind, warmup, rate, directory='warm')
-        wait_until(lambda: dst_watch.get('%s/warm/n%06d' % (BASE, warmup - 1)) is not None, 30)
+            run_writer(source, kind, warmup, rate, directory='lat/warm-' + tag)
+        wait_until(lambda: dst_watch.get('%s/lat/warm-%s/n%06d' % (BASE, tag, warmup - 1)) is not None, 30)
     results = {}
     for kind in ('create', 'update'):
         src_watch.reset()
         dst_watch.reset()
-        report = run_writer(source, kind, writes, rate)
+        report = run_writer(source, kind, writes, rate, directory='lat/' + tag)
         sent = report['sent']
         wait_until(lambda: all(dst_watch.get(p) is not None for p in list(sent)[-50:]), 30)
         time.sleep(0.5)
@@ -520,6 +520,9 @@ def main():
     parser.add_argument('--batch-size', type=int, help="the daemon's batch_size (its default when not given)")
     parser.add_argument('--only', default='latency,rates,memory,failover',
                         help='comma-separated sections to run (latency, rates, memory, failover)')
+    parser.add_argument('--sync-journal', choices=('on', 'off', 'both'), default='on',
+                        help="the daemon's sync journal; 'both' measures latency and rates without it, then with it, "
+                             "in the same run, and prints the journal's cost (docs/performance.md)")
     parser.add_argument('--writer', choices=('create', 'update'), help=argparse.SUPPRESS)
     parser.add_argument('--writer-hosts', help=argparse.SUPPRESS)
     parser.add_argument('--writer-count', type=int, help=argparse.SUPPRESS)
@@ -565,24 +568,41 @@ def main():
                          writer.handler.async_result())
         writer.sync(BASE)
         store.put_task({'name': TASK, 'source': 'src', 'destination': 'dst', 'paths': [BASE], 'mode': 'one_way', 'sync_acl': False})
-        settings = {'batch_size': args.batch_size} if args.batch_size else None
-        daemons.append(Daemon(workdir, 'bench-1', destination.host_list, args.session_timeout, settings))
-        started = time.monotonic()
-        if not wait_streaming(store):
-            raise SystemExit('the daemon did not reach streaming; log in %s' % daemons[0].log)
-        print('daemon streaming after %.1fs (initial sync of %d znodes)' % (time.monotonic() - started, args.keys + 3), flush=True)
+        settings = {'batch_size': args.batch_size} if args.batch_size else {}
+        # 'both' alternates (off, on, off, on): the servers and the daemon code warm up over the run, and
+        # alternating keeps that drift out of the comparison
+        passes = {'on': [True], 'off': [False], 'both': [False, True, False, True]}[args.sync_journal]
         src_watch = Recorder(src_reader, BASE + '/lat')
         dst_watch = Recorder(dst_reader, BASE + '/lat')
-
-        if 'latency' in sections:
-            report_latency(measure_latency(source, src_watch, dst_watch, args.latency_writes, 1000, args.latency_warmup), args.latency_writes)
-        if 'rates' in sections:
-            report_rates(measure_ceiling(dst_reader, _raw_keys(dst_reader, 5000)),
-                         measure_rates(store, writer, dst_reader, keys, rates, args.window, daemons[0].process.pid), args.window)
+        ceiling = measure_ceiling(dst_reader, _raw_keys(dst_reader, 5000)) if 'rates' in sections else None
+        figures = {}
+        for number, journal in enumerate(passes, 1):
+            if daemons:
+                daemons[-1].stop()      # a clean stop: the next daemon takes the task over from its checkpoint
+            daemons.append(Daemon(workdir, 'bench-%d' % number, destination.host_list, args.session_timeout,
+                                  dict(settings, sync_journal=journal)))
+            started = time.monotonic()
+            if not wait_streaming(store, leader='bench-%d' % number):
+                raise SystemExit('the daemon did not reach streaming; log in %s' % daemons[-1].log)
+            print('\n=== daemon bench-%d, sync journal %s: streaming after %.1fs (%d znodes)'
+                  % (number, 'on' if journal else 'off', time.monotonic() - started, args.keys + 3), flush=True)
+            figures.setdefault(journal, [])
+            figures[journal].append({})
+            if 'latency' in sections:
+                tag = 'p%d' % number
+                for directory in ('lat/' + tag, 'lat/warm-' + tag):
+                    writer.ensure_path('%s/%s' % (BASE, directory))
+                figures[journal][-1]['p99'] = report_latency(
+                    measure_latency(source, src_watch, dst_watch, args.latency_writes, 1000, args.latency_warmup, tag), args.latency_writes)
+            if 'rates' in sections:
+                figures[journal][-1]['rate'] = report_rates(
+                    ceiling, measure_rates(store, writer, dst_reader, keys, rates, args.window, daemons[-1].process.pid), args.window)
+        if len(figures) == 2:
+            report_journal_cost(figures[False], figures[True])
         if 'memory' in sections:
-            report_memory(measure_memory(daemons[0].process.pid, store, writer, args.memory_nodes), baseline_bytes_per_entry(1000000))
+            report_memory(measure_memory(daemons[-1].process.pid, store, writer, args.memory_nodes), baseline_bytes_per_entry(1000000))
         if 'failover' in sections:
-            daemons.append(Daemon(workdir, 'bench-2', destination.host_list, args.session_timeout, settings))
+            daemons.append(Daemon(workdir, 'bench-standby', destination.host_list, args.session_timeout, settings))
             report_failover(measure_failover(store, daemons, writer, dst_reader), args.session_timeout)
     finally:
         for daemon in daemons:
@@ -610,6 +630,7 @@ def report_latency(latency, writes):
               ' | p99 ratio %.1fx | missing %d  %s'
               % (kind, row['rate'], raw_p50, raw_p99, p50, p99, ms(max(row['sync'] or [0])), ratio, row['missing'], verdict(ok)))
     print('  target: p99 <= 25 ms and <= 5x the raw watch p99  -> %s' % verdict(ok_latency))
+    return dict((kind, ms(percentile(row['sync'], 0.99))) for kind, row in latency.items())
 
 
 def report_rates(ceiling, rows, window):
@@ -628,6 +649,29 @@ def report_rates(ceiling, rows, window):
         print('  daemon read sessions: %s' % (rows[-1]['read_sessions'],))
     print('  highest rate without growing lag: %.0f changes/s = %.2fx the raw ceiling  -> %s (target >= 5,000/s)'
           % (best, best / ceiling if ceiling else 0, verdict(best >= 5000)))
+    return {'best': best, 'cpu_us': dict((row['target'], row['cpu_us_per_change']) for row in rows)}
+
+
+def report_journal_cost(off, on):
+    """The sync journal's cost: the same measurements without it and with it, alternating, in one run (means of the passes)."""
+    def mean(values):
+        values = [v for v in values if v is not None]
+        return sum(values) / len(values) if values else 0.0
+
+    def ratio(before, after):
+        return after / before if before else 0.0
+    print('\n(5) sync journal cost (same run; %d passes without the journal and %d with it, alternating; means)' % (len(off), len(on)))
+    for kind in sorted(off[0].get('p99') or {}):
+        before, after = mean(p['p99'][kind] for p in off), mean(p['p99'][kind] for p in on)
+        print('  latency p99 %-7s without %7.2f ms | with %7.2f ms | ratio %.2fx' % (kind, before, after, ratio(before, after)))
+    if 'rate' in off[0]:
+        before, after = mean(p['rate']['best'] for p in off), mean(p['rate']['best'] for p in on)
+        print('  highest sustained rate without %7.0f/s | with %7.0f/s | ratio %.2fx' % (before, after, ratio(before, after)))
+        for target in sorted(off[0]['rate']['cpu_us']):
+            cpu_off = mean(p['rate']['cpu_us'].get(target) for p in off)
+            cpu_on = mean(p['rate']['cpu_us'].get(target) for p in on)
+            print('  daemon CPU at %6d/s target: without %5.0f us/change | with %5.0f us/change | ratio %.2fx'
+                  % (target, cpu_off, cpu_on, ratio(cpu_off, cpu_on)))
 
 
 def report_memory(memory, per_entry):
