@@ -16,7 +16,7 @@ import time
 import pytest
 from kazoo.security import make_digest_acl
 
-from tests.integration.sync_support import SyncEnv, cleanup_daemons, wait_for
+from tests.integration.sync_support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -24,15 +24,6 @@ pytestmark = pytest.mark.integration
 NO_CHECKPOINT = {'checkpoint_interval': 600, 'full_reconcile_interval': 0}
 
 
-@pytest.fixture
-def sync_env(zk_source, zk_dest, zk_path, tmp_path, zk_client_factory):
-    src = zk_client_factory(zk_source)
-    dst = zk_client_factory(zk_dest)
-    src.ensure_path(zk_path)
-    env = SyncEnv(zk_source, zk_dest, zk_path, tmp_path, src, dst)
-    yield env
-    cleanup_daemons(env.daemons)
-    print(env.logs())
 
 
 def _conflict_lines(daemon):
@@ -92,7 +83,7 @@ def test_successor_does_not_resurrect_a_delete_synced_after_the_checkpoint(sync_
 
 def test_thawed_ex_leader_writes_nothing_and_does_not_fence_the_successor(sync_env):
     env = sync_env
-    src, dst, base = env.src, env.dst, env.base
+    src, base = env.src, env.base
     env.put_task(mode='bidirectional')
     first = env.daemon('d1')
     env.streaming(leader='d1')

@@ -8,20 +8,11 @@ import time
 
 import pytest
 
-from tests.integration.sync_support import SyncEnv, cleanup_daemons, persistent_tree, wait_for
+from tests.integration.sync_support import persistent_tree, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def sync_env(zk_source, zk_dest, zk_path, tmp_path, zk_client_factory):
-    src = zk_client_factory(zk_source)
-    dst = zk_client_factory(zk_dest)
-    src.ensure_path(zk_path)
-    env = SyncEnv(zk_source, zk_dest, zk_path, tmp_path, src, dst)
-    yield env
-    cleanup_daemons(env.daemons)
-    print(env.logs())
 
 
 def _prepare(env):
