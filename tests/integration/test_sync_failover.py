@@ -143,13 +143,15 @@ def test_subtree_delete_against_child_change_converges_with_one_conflict(sync_en
 # A znode the migrator cannot read
 # --------------------------------------------------------------------------
 
-def test_unreadable_znode_is_parked_and_every_other_path_keeps_syncing(sync_env):
+@pytest.mark.parametrize('side', ['source', 'destination'])
+def test_unreadable_znode_is_parked_and_every_other_path_keeps_syncing(sync_env, side):
     env = sync_env
     src, dst, base = env.src, env.dst, env.base
+    owner, other = (src, dst) if side == 'source' else (dst, src)
     secret = base + '/secret'
     app_only = [make_digest_acl('app', 'app-password', all=True)]
-    dst.ensure_path(base)
-    dst.create(secret, b'the application\'s', acl=app_only)   # on the destination only; the migrator cannot read it
+    owner.ensure_path(base)
+    owner.create(secret, b'the application\'s', acl=app_only)   # on one side only; the migrator cannot read it
     src.create(base + '/before', b'x')
     env.put_task(mode='bidirectional')
     env.daemon('d1')
@@ -162,10 +164,14 @@ def test_unreadable_znode_is_parked_and_every_other_path_keeps_syncing(sync_env)
         wait_for(lambda p=path: dst.exists(p) is not None, timeout=5.0, interval=0.01, what='%s on the destination' % path)
         latencies.append(time.monotonic() - written)
     assert max(latencies) < 1.0, latencies
+    dst.create(base + '/from-destination', b'w')
+    wait_for(lambda: src.exists(base + '/from-destination') is not None, timeout=2.0, interval=0.01,
+             what='a destination write on the source')
 
     def stuck():
         details = env.status().get('details') or {}
         return [entry for entry in details.get('stuck_paths') or () if entry['path'] == secret] or None
     entry = wait_for(stuck, timeout=15.0, what='the unreadable path listed in the status')[0]
     assert entry['kind'] == 'auth' and entry['failures'] >= 1
-    assert src.exists(secret) is None
+    assert other.exists(secret) is None
+    assert (env.status().get('details') or {}).get('stuck_paths_count') == 1
