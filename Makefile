@@ -63,6 +63,7 @@ help:
 	@echo '  make pytest      unit and integration tests in one run'
 	@echo '  make build       build the collection tarball into build/ and check its contents'
 	@echo '  make bench       benchmarks (not part of make test)'
+	@echo '  make chaos       $(CHAOS_RUNS) chaos runs of $(CHAOS_DURATION)s each (faults + writers + ledger; a short one is in make test)'
 	@echo '  make demo-down   remove the demo clusters and hosts'
 	@echo '  make clean       remove build/, .cache/ and test output (keeps .venv)'
 	@echo '  make distclean   clean, and remove .venv too'
@@ -152,7 +153,7 @@ pytest: deps
 
 # ---------------------------------------------------------------- build, bench, demo
 
-.PHONY: build bench demo demo-down
+.PHONY: build bench chaos demo demo-down
 # Files that must never ship in the tarball (development, test and CI files),
 # matched against the tarball's member names prefixed with 'migration/'.
 BUILD_FORBIDDEN := /(tests|molecule)/|^[^/]+/(\.ci|\.venv|\.cache|\.ansible|build)/|^[^/]+/(Makefile|pytest\.ini|\.ansible-lint|requirements/test\.txt)$$
@@ -170,6 +171,18 @@ build: deps
 bench: deps
 	$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/bench/bench_copy.py
 	$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/bench/bench_sync.py
+
+# Consecutive runs of tests/harness/chaos.py (a bidirectional task under faults, every acknowledged write checked);
+# each saves figures.json, the ledger and the logs under tests/output/chaos/run-N. Stops at the first failing run.
+CHAOS_RUNS ?= 3
+CHAOS_DURATION ?= 300
+chaos: deps
+	@for run in $$(seq 1 $(CHAOS_RUNS)); do \
+		echo "chaos: run $$run of $(CHAOS_RUNS), $(CHAOS_DURATION) s"; \
+		rm -rf $(CURDIR)/tests/output/chaos/run-$$run; \
+		$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/harness/chaos.py run --duration $(CHAOS_DURATION) \
+			--output-dir $(CURDIR)/tests/output/chaos/run-$$run || exit 1; \
+	done
 
 demo: deps
 	$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/harness/demo.py run
