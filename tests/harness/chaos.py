@@ -400,6 +400,18 @@ class ChaosRun(object):
                     state = ('value', tree[path]) if path in tree else DisjointWriter.ABSENT
                     if state not in allowed:
                         wrong.append({'path': path, 'side': side, 'held': _show(state), 'expected': sorted(_show(s) for s in allowed)})
+        # shared space: both sides write it, the policy settles conflicts; whatever the sides end with must be a value
+        # some writer wrote (nothing invented), and a key any write was acknowledged for must exist (shared writers never delete)
+        written = {}
+        with self.ledger.lock:
+            for entry in self.ledger.entries:
+                if entry['writer'].startswith('shared') and entry['outcome'] in ('ok', 'unknown'):
+                    written.setdefault(entry['path'], set()).add(entry['value'].encode())
+        for path, values in sorted(written.items()):
+            for side, tree in trees.items():
+                if tree.get(path) not in values:
+                    wrong.append({'path': path, 'side': side, 'held': _show(('value', tree[path]) if path in tree else DisjointWriter.ABSENT),
+                                  'expected': 'one of the %d values written' % len(values)})
         conflicts = []
         for daemon in self.daemons:
             conflicts.extend(record for record in daemon.log_records() if record.get('event') == 'conflict')
