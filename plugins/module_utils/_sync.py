@@ -115,11 +115,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._sync_decide i
     written_value,
 )
 from ansible_collections.zookeeper.migration.plugins.module_utils._sync_queue import ReconcileQueue
-from ansible_collections.zookeeper.migration.plugins.module_utils._sync_scan import (  # noqa: F401 (re-exported for callers)
-    _ReconcileScan,
-    _join_sorted,
-    _split_joined,
-)
+from ansible_collections.zookeeper.migration.plugins.module_utils._sync_scan import _ReconcileScan
 from ansible_collections.zookeeper.migration.plugins.module_utils._sync_watch import _InlineEvents, _PerNodeWatcher
 
 
@@ -158,6 +154,7 @@ _NO_STAT = _NoStat()
 # One ACL normalisation and one node-type rule set for the whole engine.
 acl_tuple = _apply.acl_tuple
 NodeTypeRules = _apply.NodeTypeRules
+
 
 def state_from_read(data, stat):
     """The ``NodeState`` of a getData reply."""

@@ -18,6 +18,7 @@ except ImportError:
 
 from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol
 
+
 # --------------------------------------------------------------------------
 # Watches
 # --------------------------------------------------------------------------

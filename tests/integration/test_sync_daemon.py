@@ -22,8 +22,6 @@ from tests.integration.sync_support import persistent_tree, wait_for
 pytestmark = pytest.mark.integration
 
 
-
-
 def _fill(client, base, count, prefix='n'):
     txn = client.transaction()
     for index in range(count):

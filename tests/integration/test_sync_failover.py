@@ -24,8 +24,6 @@ pytestmark = pytest.mark.integration
 NO_CHECKPOINT = {'checkpoint_interval': 600, 'full_reconcile_interval': 0}
 
 
-
-
 def _conflict_lines(daemon):
     return [record for record in daemon.log_records() if record.get('event') == 'conflict']
 

@@ -13,8 +13,6 @@ from tests.integration.sync_support import persistent_tree, wait_for
 pytestmark = pytest.mark.integration
 
 
-
-
 def _prepare(env):
     """Both sides differ before the task: source-only, destination-only (leftover) and differing nodes."""
     env.src.create(env.base + '/shared', b'source version')

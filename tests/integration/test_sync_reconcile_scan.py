@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, zookeeper.migration contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The full reconcile's scan (``_sync._ReconcileScan``) against real ZooKeeper servers.
+"""The full reconcile's scan (``_sync_scan._ReconcileScan``) against real ZooKeeper servers.
 
 The scan compares both trees parent by parent instead of holding a snapshot
 of each: these tests build trees that differ in every way the full reconcile
@@ -153,7 +153,7 @@ def test_scan_with_sync_acl_fixes_acls_of_equal_nodes_only(trees):
     dst.create(base + '/locked-differs', b'destination', acl=READ_ONLY)
     engine = _engine(src, dst, base, sync_acl=True)
     engine.baseline.entries[base + '/open'] = base_value(data_hash64(b'same'), src.exists(base + '/open').mzxid,
-                                                        dst.exists(base + '/open').mzxid)
+                                                         dst.exists(base + '/open').mzxid)
     scan = _scan(engine)
     assert [(path, acl) for path, acl, _aversion in scan.acl_fixes] == [
         (base + '/locked', tuple((entry.perms, entry.id.scheme, entry.id.id) for entry in OPEN_ACL_UNSAFE))]

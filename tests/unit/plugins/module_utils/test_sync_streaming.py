@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol, _sync
+from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol, _sync, _sync_scan
 from ansible_collections.zookeeper.migration.plugins.module_utils._sync import Baseline, ReconcileQueue
 
 kazoo_client = pytest.importorskip('kazoo.client')
@@ -210,10 +210,10 @@ class TestCompressedBaseline(object):
 class TestJoinedNames(object):
     def test_joined_names_split_back_sorted(self):
         names = ['m0000002', 'a', 'm0000001', 'a.b', 'z-\u00e9']
-        joined = _sync._join_sorted(list(names))
+        joined = _sync_scan._join_sorted(list(names))
         assert isinstance(joined, str)
-        assert list(_sync._split_joined(joined)) == sorted(names)
+        assert list(_sync_scan._split_joined(joined)) == sorted(names)
 
     def test_an_empty_listing_yields_nothing(self):
-        assert list(_sync._split_joined(_sync._join_sorted([]))) == []
-        assert list(_sync._split_joined(_sync._join_sorted(['only']))) == ['only']
+        assert list(_sync_scan._split_joined(_sync_scan._join_sorted([]))) == []
+        assert list(_sync_scan._split_joined(_sync_scan._join_sorted(['only']))) == ['only']
