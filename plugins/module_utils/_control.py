@@ -1902,6 +1902,7 @@ class TaskElection(object):
         self._lock = _TaskLock(_AclClient(client, acl_list), self.path, self.daemon_id)
         self.leadership_lost = threading.Event()
         self._listening = False
+        self._epoch = self._epoch_of = None
 
     def __repr__(self):
         return 'TaskElection(task=%r, daemon_id=%r, leader=%r)' % (self.task, self.daemon_id, self.is_leader)
@@ -1983,6 +1984,24 @@ class TaskElection(object):
         node = self._lock.node
         match = _LOCK_NODE_RE.search(node) if node else None
         return int(match.group(1)) if match else None
+
+    @property
+    def epoch(self):
+        """This leadership's control epoch: the contender znode's czxid (None when not contending).
+
+        A zxid of the control ensemble, so it grows with every leadership,
+        also across a task deleted and created again under the same name
+        (whose election sequence starts at 0 again while the fences on the
+        data clusters still record the old epochs).
+        """
+        node = self._lock.node
+        if not node:
+            return None
+        if self._epoch_of != node:
+            with _zk(self.path, 'reading the election node'):
+                stat = self.client.exists(join_path(self.path, node))
+            self._epoch, self._epoch_of = (stat.czxid if stat is not None else None), node
+        return self._epoch
 
     def contenders(self):
         """Daemon ids contending, leader first."""

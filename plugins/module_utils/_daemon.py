@@ -509,8 +509,8 @@ class TaskRunner(object):
                 return
             self.role = 'leader'
             self.daemon.metrics.set_leader(self.name, True)
-            self.log.info('task %s: this daemon is the leader now (election sequence %s)', self.name, election.sequence,
-                          extra={'task': self.name, 'epoch': election.sequence})
+            self.log.info('task %s: this daemon is the leader now (election sequence %s, control epoch %s)', self.name,
+                          election.sequence, election.epoch, extra={'task': self.name, 'epoch': election.epoch})
             self._lead(election)
         finally:
             self.daemon.metrics.set_leader(self.name, False)
@@ -585,7 +585,7 @@ class TaskRunner(object):
                     status[key] = previous[key]
         self.last_phase = fields['phase']
         try:
-            self.daemon.store.put_status(self.name, status, epoch=election.sequence)
+            self.daemon.store.put_status(self.name, status, epoch=election.epoch)
         except Exception as exc:  # pylint: disable=broad-except
             self.log.warning('task %s: writing the status failed: %s', self.name, exc, extra={'task': self.name})
 
@@ -610,7 +610,7 @@ class TaskRunner(object):
                                           status_interval=config['status_interval'], checkpoint_interval=config['checkpoint_interval'],
                                           batch_size=config['batch_size'], max_request_bytes=config['max_request_bytes'],
                                           journal=config['sync_journal'])
-            engine = _sync.SyncEngine(spec, clients, store, daemon.daemon_id, control_epoch=election.sequence, options=options,
+            engine = _sync.SyncEngine(spec, clients, store, daemon.daemon_id, control_epoch=election.epoch, options=options,
                                       metrics=daemon.metrics, leadership_lost=election.leadership_lost, cutover=cutover,
                                       migrator_acls=migrator_acls, session_factory=_sync.member_session_factory(connections))
             self.engine = engine

@@ -204,6 +204,10 @@ class _Side(object):
         self.epoch = None
         self.journal = None             # _sync_journal.Journal while this side is writable
         self.journal_position = None    # the last journal entry the in-memory baseline includes
+        # A journalled multi whose outcome is unknown (its reply was lost) may have committed: until the entries
+        # above journal_position are read back and replayed (SyncEngine._catch_up_journal), the baseline may
+        # miss what it wrote, so nothing is decided and no checkpoint is taken.
+        self.journal_gap = False
         self.watch_handles = []
         self.node_watcher = None
         self.inline_events = None
@@ -368,6 +372,7 @@ class SyncEngine(object):
         self._touched = None
         self._writes_in_flight = []
         self._in_flight_paths = set()
+        self._journal_order = None      # _sync_journal.SharedOrder of this leadership (set with the fences)
         self.leftover_paths = set()
         self.stuck = {}                 # path -> what keeps failing there (_park)
         self.seq_parents_pending = set()
@@ -471,7 +476,7 @@ class SyncEngine(object):
         a higher control epoch already did).
         """
         root = self.options.control_root
-        order = _sync_journal.shared_order()
+        order = self._journal_order = _sync_journal.shared_order()
         for side in self.sides.values():
             if not side.writable:
                 continue
@@ -510,16 +515,19 @@ class SyncEngine(object):
             if side.name not in watermarks:
                 watermarks[side.name] = self._watermark(side)
                 self.baseline.dirty = True
-        self._replay_journals()
+        self._replay_journals(checkpointed=bool(blob))
         self.streaming = bool(meta.get('initial_done'))
 
-    def _replay_journals(self):
+    def _replay_journals(self, checkpointed=True):
         """Bring the checkpoint up to what earlier leaders wrote after it (``_sync_journal``), before deciding anything.
 
         The fences are already bumped: no older leader can add an entry or
         truncate the journal from here on. Both clusters' journals are read,
         whatever this leader writes (a task made one-way still replays what a
-        bidirectional leader wrote).
+        bidirectional leader wrote). Without a checkpoint the entries found
+        are skipped: they belong to an earlier task of the same name, or to a
+        leader that died before its bulk copy was checkpointed (whose work
+        the bulk copy redoes); the first checkpoint deletes them.
         """
         positions = self.baseline.meta.setdefault('journal', {})
         records = []
@@ -533,7 +541,15 @@ class SyncEngine(object):
             except Exception as exc:  # pylint: disable=broad-except
                 raise translate_error(exc, path=parent, cluster=side.cluster)
             side.journal_position = last
-            records.extend(found)
+            if checkpointed:
+                records.extend(found)
+            elif found:
+                self.log.info('task %s: %d journal record(s) on the %s predate any checkpoint of this task: not replayed',
+                              self.task, len(found), side.name, extra={'task': self.task})
+        epoch = int(self.control_epoch or 0)
+        ours = [record.order[1] for record in records if record.order[0] == epoch]
+        if ours and self._journal_order is not None:
+            self._journal_order.skip_past(max(ours))
         changed = replay(self.baseline.entries, records)
         if records:
             self.baseline.dirty = True
@@ -626,7 +642,14 @@ class SyncEngine(object):
                                  'until the cutover completes or is rolled back', self.task, extra={'task': self.task})
             if not self.streaming:
                 self.phase = PHASE_INITIAL
-                self._initial_copy()
+                # Once per task (and set of paths): a leader taking over an initial sync after the bulk copy goes
+                # on from the checkpoint and the journal; a second source-authoritative copy would revert what
+                # the destination wrote since the first (and was already synced back).
+                if self.baseline.meta.get('bulk_copy_done') != sorted(self.paths):
+                    self._initial_copy()
+                    self.baseline.meta['bulk_copy_done'] = sorted(self.paths)
+                    self.baseline.dirty = True
+                    self._checkpoint(wait=True)
             else:
                 self.phase = PHASE_STREAMING
             self._start_full_reconcile('start')
@@ -878,7 +901,8 @@ class SyncEngine(object):
             return
         scan = _ReconcileScan(self, list(self.baseline.entries))
         job = {'mark': self.queue.mark(), 'started': time.monotonic(), 'scan': scan, 'error': None, 'why': why}
-        self._touched = set()
+        # writes in flight land after the scan may have read their paths: the scan's word on them is not the last
+        self._touched = set(self._in_flight_paths)
 
         def take():
             try:
@@ -1188,6 +1212,14 @@ class SyncEngine(object):
             self._requeue(items, self.options.error_retry_delay)
             return
         self._check_stop()
+        for side in self.sides.values():
+            if side.journal_gap:
+                try:
+                    self._catch_up_journal(side)
+                except ClusterUnreachableError as exc:
+                    self._requeue(items, self.options.retry_delay)
+                    self._record_error(exc)
+                    return
         for path, error in unreadable.items():
             self._park(path, error, first_seen.get(path))
         read_done = time.monotonic()
@@ -1242,7 +1274,13 @@ class SyncEngine(object):
                 self._settle_subtree(path, decision, pair, subtree_plans, subtree_pending, settled)
         if settled:
             writes = dict((side, [item for item in items if item[0] not in settled]) for side, items in writes.items())
-        plans, pending = self._plan_writes(writes)
+        try:
+            plans, pending = self._plan_writes(writes)
+        except (ClusterUnreachableError, kazoo_exceptions.ConnectionLoss, kazoo_exceptions.SessionExpiredError,
+                kazoo_exceptions.ConnectionClosedError) as exc:
+            self._requeue(items, self.options.retry_delay)
+            self._record_error(translate_error(exc) if not isinstance(exc, ZkMigrationError) else exc)
+            return
         for side_name, plan in subtree_plans.items():
             if side_name in plans:
                 plans[side_name].creates.extend(plan.creates)
@@ -1314,6 +1352,8 @@ class SyncEngine(object):
                 acl = acl_tuple(origin.io.get_acls(ancestor)[0]) if self.sync_acl else None
             except kazoo_exceptions.NoNodeError:
                 data, acl = b'', None
+            except kazoo_exceptions.NoAuthError:
+                data, acl = b'', None       # outside the task and not ours to read: created empty, with the migrator's rights
             acl = self._final_acl(acl, side) if acl is not None else (tuple(side.migrator_acl) if side.migrator_acl else None)
             plan.create(ancestor, data or b'', acl)
 
@@ -1332,14 +1372,25 @@ class SyncEngine(object):
         deleted_on = _other(kept_on)
         kept_side, deleted_side = self.sides[kept_on], self.sides[deleted_on]
         root = path
-        while True:
-            parent = parent_of(root)
-            if parent == '/' or not self._accept(parent) or self.baseline.get(parent) is None:
-                break
-            if deleted_side.io.exists(parent) is not None:
-                break
-            root = parent
-        kept = self._read_subtree(kept_side, root)
+        try:
+            while True:
+                parent = parent_of(root)
+                if parent == '/' or not self._accept(parent) or self.baseline.get(parent) is None:
+                    break
+                if deleted_side.io.exists(parent) is not None:
+                    break
+                root = parent
+            if root in settled:
+                return          # another path of this batch led to the same subtree
+            kept = self._read_subtree(kept_side, root)
+        except Exception as exc:  # pylint: disable=broad-except
+            error = translate_error(exc, path=root, cluster=kept_side.cluster)
+            if isinstance(error, ClusterUnreachableError) or not isinstance(error, ZkMigrationError):
+                self.queue.put(path, delay=self.options.retry_delay)
+                return
+            self._park(root, error)     # unreadable under the subtree: retried alone, never a crash loop
+            return
+        settled.add(root)
         if root not in kept:
             self.queue.put(path, delay=self.options.retry_delay)     # the root moved meanwhile: look again
             return
@@ -1485,7 +1536,8 @@ class SyncEngine(object):
             try:
                 self._account(job)
             except Exception as exc:  # pylint: disable=broad-except
-                error = error or exc
+                if error is None or (isinstance(exc, FencedError) and not isinstance(error, FencedError)):
+                    error = exc     # a fence error wins: it must stop the engine whatever else failed
         if error is not None:
             raise error
 
@@ -1495,6 +1547,7 @@ class SyncEngine(object):
         origin_side = self.sides[_other(side.name)]
         if job['error'] is not None:
             exc = job['error']
+            side.journal_gap = True      # the plan may have committed in part: its entries are read back
             if isinstance(exc, TooLargeError):
                 self._record_error(exc, count=True)
                 for op in plan.ops():
@@ -1505,11 +1558,14 @@ class SyncEngine(object):
             raise exc
         result = job['result']
         self._check_fenced(result, side)
-        if result.journal_seqs:
-            side.journal_position = max(result.journal_seqs + [side.journal_position or 0])
         failed = {}
         for failure in result.failures:
             failed[failure.get('path')] = failure
+        if any(failure.get('kind') == 'unreachable' for failure in result.failures):
+            side.journal_gap = True
+        if result.journal_seqs and not side.journal_gap:
+            side.journal_position = max(result.journal_seqs + [side.journal_position or 0])
+        journal_failure = None
         self._backoff_after(side, result.failures)
         not_applied = set(path for _kind, path in result.not_applied)
         now = time.monotonic()
@@ -1536,7 +1592,8 @@ class SyncEngine(object):
                 elif kind == 'unreachable':
                     delay = self.options.retry_delay
                 elif kind == 'journal':
-                    raise ZkMigrationError('task %s: %s' % (self.task, failure.get('message')), path=failure.get('path'), cluster=side.cluster)
+                    journal_failure = journal_failure or failure       # raised once every op is accounted for
+                    delay = self.options.retry_delay
                 else:
                     self._park(path, ZkMigrationError(failure.get('message') or 'write failed', path=path, cluster=side.cluster),
                                first_seen.get(path))
@@ -1560,6 +1617,31 @@ class SyncEngine(object):
         if applied:
             self.counters[direction] += applied
             self.metrics.event(self.task, direction[len('events_'):], applied)
+        if journal_failure is not None:
+            raise ZkMigrationError('task %s: %s' % (self.task, journal_failure.get('message')), path=journal_failure.get('path'),
+                                   cluster=side.cluster)
+
+    def _catch_up_journal(self, side):
+        """After a write whose outcome is unknown: replay what this side's journal holds above the position.
+
+        Only the multis whose replies were lost (and the job in flight) can
+        have entries there; replaying them gives the baseline what they did
+        if they committed. Called before any decision of the next batch.
+        """
+        parent = _control.journal_path(self.options.control_root, self.task)
+        try:
+            last, records = _sync_journal.read_entries(side.client, parent, side.journal_position, side.name)
+        except ZkMigrationError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            raise translate_error(exc, path=parent, cluster=side.cluster)
+        changed = replay(self.baseline.entries, records)
+        if records:
+            self.baseline.dirty = True
+        side.journal_position = last
+        side.journal_gap = False
+        self.log.info('task %s: %d journal record(s) of writes whose outcome was unknown read back from the %s (%d path(s) changed)',
+                      self.task, len(records), side.name, changed, extra={'task': self.task})
 
     def _backoff_after(self, side, failures):
         """Back off (exponentially, up to 5 s) while a side keeps refusing writes as a whole: connection
@@ -1601,7 +1683,13 @@ class SyncEngine(object):
                              ', '.join(sorted(ephemeral)[:5]), extra={'task': self.task, 'path': path})
             self.counters['skipped_ephemeral'] += 1
             return True
-        self.queue.put_many([child for child, _result in stats if self._accept(child)])
+        synced = [child for child, _result in stats if self._accept(child)]
+        if children and not synced:
+            # only children the task does not sync (excluded): they stay, and so does their parent
+            self.log.warning('task %s: %s is not deleted on the %s: it holds node(s) this task excludes, %s', self.task, path,
+                             side.name, ', '.join(sorted(child for child, _result in stats)[:5]), extra={'task': self.task, 'path': path})
+            return True
+        self.queue.put_many(synced)
         return False
 
     def _align_counters(self, states):
@@ -1651,6 +1739,8 @@ class SyncEngine(object):
         ``wait`` (initial sync done, shutdown) the write is awaited and its
         error raised.
         """
+        if any(side.journal_gap for side in self.sides.values()):
+            return      # the baseline may miss writes of unknown outcome: their entries are replayed first
         previous = self._checkpoint_thread
         if previous is not None and previous.is_alive():
             if not wait:

@@ -77,17 +77,27 @@ class Journal(object):
         return next(self._order)
 
 
-def shared_order():
-    """A thread-safe counter both sides' journals of one leader share."""
-    lock = threading.Lock()
-    counter = itertools.count(1)
+class SharedOrder(object):
+    """A thread-safe counter both sides' journals of one leader share (the second half of a record's order)."""
 
-    class _Order(object):
-        def __next__(self):
-            with lock:
-                return next(counter)
-        next = __next__
-    return _Order()
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._counter = itertools.count(1)
+
+    def __next__(self):
+        with self._lock:
+            return next(self._counter)
+    next = __next__
+
+    def skip_past(self, value):
+        """Go on above ``value``: an engine restarted within one leadership (same control epoch) must order its
+        records after those of the run before it, which a later leader may still replay."""
+        with self._lock:
+            self._counter = itertools.count(max(int(value) + 1, next(self._counter)))
+
+
+def shared_order():
+    return SharedOrder()
 
 
 class _PlanJournal(object):
@@ -147,10 +157,11 @@ def read_entries(client, parent, after, side):
         names = client.get_children(parent)
     except kazoo_exceptions.NoNodeError:
         return after, []
-    wanted = sorted((seq, name) for seq, name in ((entry_seq(name), name) for name in names) if seq is not None and seq > (after or -1))
+    after = -1 if after is None else after
+    wanted = sorted((seq, name) for seq, name in ((entry_seq(name), name) for name in names) if seq is not None and seq > after)
     pending = [(seq, client.get_async(parent.rstrip('/') + '/' + name)) for seq, name in wanted]
     records = []
-    last = after
+    last = None if after < 0 else after
     for seq, async_result in pending:
         try:
             data, _stat = async_result.get()

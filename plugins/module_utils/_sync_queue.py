@@ -109,9 +109,9 @@ class ReconcileQueue(object):
 
     def delayed_count(self, excluding=None):
         """How many paths wait for a delayed re-queue (not counting those in ``excluding``)."""
-        if not excluding:
-            return len(self._delayed)
         with self._cond:
+            if not excluding:
+                return len(self._delayed_paths)     # the heap may also hold superseded entries of a path
             return sum(1 for path in self._delayed_paths if path not in excluding)
 
     def mark(self):
@@ -160,7 +160,10 @@ class ReconcileQueue(object):
             dropped = stale + len(self._delayed) - len(kept)
             heapq.heapify(kept)
             self._delayed = kept
-            self._delayed_paths = dict((item[2], item[0]) for item in kept)
+            due_of = {}
+            for due, _seq, path, _first in kept:
+                due_of[path] = min(due, due_of.get(path, due))
+            self._delayed_paths = due_of
             return dropped
 
     def _promote(self, now):

@@ -173,3 +173,32 @@ def test_unreadable_znode_is_parked_and_every_other_path_keeps_syncing(sync_env,
     assert entry['kind'] == 'auth' and entry['failures'] >= 1
     assert other.exists(secret) is None
     assert (env.status().get('details') or {}).get('stuck_paths_count') == 1
+
+
+def test_a_task_deleted_and_created_again_under_its_name_starts_and_replays_nothing_old(sync_env):
+    """The fences and journals on the data clusters outlive a deleted task: its successor must neither be fenced out
+    (its election starts again at sequence 0) nor replay the old task's journal."""
+    env = sync_env
+    src, dst, base = env.src, env.dst, env.base
+    env.put_task(mode='bidirectional')
+    first = env.daemon('d1', **NO_CHECKPOINT)
+    env.streaming(leader='d1')
+    first.stop()
+    again = env.daemon('d1b', **NO_CHECKPOINT)      # a second leadership: the fences record a higher epoch
+    env.streaming(leader='d1b')
+    for index in range(5):
+        dst.create('%s/old-%d' % (base, index), b'x')
+    env.in_sync()          # copied to the source: journalled there, after the last checkpoint
+    again.kill()
+    env.store.delete_task(env.task, force=True)
+    for index in range(5):
+        src.delete('%s/old-%d' % (base, index))
+    env.put_task(mode='bidirectional')
+    second = env.daemon('d2')
+    env.streaming(leader='d2', timeout=30.0)
+    src.create(base + '/new', b'z')
+    wait_for(lambda: dst.exists(base + '/new') is not None, timeout=10.0, what='the new task syncing')
+    time.sleep(1.0)
+    # only on the destination before the new task: leftovers, kept (the old task's journal would have had them deleted)
+    assert [dst.exists('%s/old-%d' % (base, index)) is not None for index in range(5)] == [True] * 5
+    assert 'fenced' not in second.log_text()
