@@ -174,14 +174,16 @@ bench: deps
 
 # Consecutive runs of tests/harness/chaos.py (a bidirectional task under faults, every acknowledged write checked);
 # each saves figures.json, the ledger and the logs under tests/output/chaos/run-N. Stops at the first failing run.
+# CHAOS_ARGS: more options for every run, e.g. CHAOS_ARGS='--seed 7 --daemon-setting sync_journal=false'.
 CHAOS_RUNS ?= 3
 CHAOS_DURATION ?= 300
+CHAOS_ARGS ?=
 chaos: deps
 	@for run in $$(seq 1 $(CHAOS_RUNS)); do \
 		echo "chaos: run $$run of $(CHAOS_RUNS), $(CHAOS_DURATION) s"; \
 		rm -rf $(CURDIR)/tests/output/chaos/run-$$run; \
 		$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/harness/chaos.py run --duration $(CHAOS_DURATION) \
-			--output-dir $(CURDIR)/tests/output/chaos/run-$$run || exit 1; \
+			--output-dir $(CURDIR)/tests/output/chaos/run-$$run $(CHAOS_ARGS) || exit 1; \
 	done
 
 demo: deps

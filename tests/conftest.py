@@ -11,6 +11,7 @@ their own. When any test fails, the server logs of every cluster are kept
 under ``tests/output/zk-logs``.
 """
 
+import importlib
 import os
 import re
 import sys
@@ -28,6 +29,8 @@ def _ensure_collection_importable():
     if not os.path.islink(COLLECTION_LINK) and not os.path.exists(COLLECTION_LINK):
         os.makedirs(os.path.dirname(COLLECTION_LINK), exist_ok=True)
         os.symlink(REPO_ROOT, COLLECTION_LINK)
+        # PYTHONPATH may name .cache/collections from before it existed: the import system remembered it as empty.
+        importlib.invalidate_caches()
     for path in (COLLECTIONS_DIR, REPO_ROOT):
         if path not in sys.path:
             sys.path.insert(0, path)
