@@ -81,6 +81,8 @@ class ReconcileQueue(object):
                     return
                 known = self._delayed_paths.get(path)
                 if known is not None and known <= due:
+                    if self._marks_open:
+                        self._queued_again.add(path)     # the earlier entry now stands for this retry too
                     return
                 self._delayed_paths[path] = due
                 heapq.heappush(self._delayed, (due, self._seq, path, since if since is not None else now))
@@ -155,8 +157,8 @@ class ReconcileQueue(object):
                     stale += 1
             for path, first in again:
                 self._add(path, first)
+            kept = [item for item in self._delayed if item[1] >= seq or item[2] in self._queued_again]
             self._close_mark()
-            kept = [item for item in self._delayed if item[1] >= seq]
             dropped = stale + len(self._delayed) - len(kept)
             heapq.heapify(kept)
             self._delayed = kept

@@ -488,8 +488,6 @@ def test_a_forgotten_mark_drops_nothing_and_stops_tracking():
     assert not queue._queued_again      # pylint: disable=protected-access
 
 
-@pytest.mark.xfail(strict=True, reason='ReconcileQueue: a delayed re-queue after the mark of a path already delayed before it '
-                                       'keeps the earlier entry, which drop_before then drops')
 def test_a_delayed_retry_after_the_mark_survives_drop_before():
     queue = ReconcileQueue()
     queue.put('/p', delay=60.0)          # a write of /p failed (missing parent): retry later
