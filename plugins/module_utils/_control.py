@@ -105,6 +105,8 @@ ELECTION = 'election'
 BASELINE = 'baseline'
 CUTOVER = 'cutover'
 SAVED_ACL_PREFIX = 'acl-'
+#: Saved-ACL chunk prefixes per cluster side: the source's (a cutover's freeze) and the destination's (a rollback's).
+SAVED_ACL_PREFIXES = {'source': SAVED_ACL_PREFIX, 'destination': 'dacl-'}
 ROOT_KIND = 'zookeeper_migration_control_root'
 
 MODES = ('one_way', 'bidirectional')
@@ -115,7 +117,7 @@ NODE_TYPES = ('container', 'ttl')
 TASK_STATES = ('running', 'paused', 'stopped')
 DIRECTIONS_AFTER_CUTOVER = ('none', 'destination_to_source')
 PHASES = ('initial_sync', 'streaming', 'paused', 'stopped', 'error', 'cut_over')
-CUTOVER_STATES = ('started', 'frozen', 'drained', 'verified', 'completed', 'rolled_back', 'aborted')
+CUTOVER_STATES = ('started', 'frozen', 'drained', 'verified', 'completed', 'rolling_back', 'rolled_back', 'aborted')
 AUTH_SCHEMES = ('none', 'digest', 'sasl')
 CREDENTIAL_TYPES = ('digest', 'sasl', 'tls')
 SASL_MECHANISMS = ('DIGEST-MD5', 'GSSAPI')
@@ -652,6 +654,12 @@ def _normalize_acl_entry_list(value, where, error):
             raise error('%s must be a list of [perms, scheme, id]; got %r' % (where, entry))
         out.append([entry[0], entry[1], entry[2]])
     return out
+
+
+def _saved_acl_prefix(side):
+    if side not in SAVED_ACL_PREFIXES:
+        raise ConfigError('saved ACLs belong to the source or the destination, not %r' % (side,))
+    return SAVED_ACL_PREFIXES[side]
 
 
 def _normalize_saved_acl_chunk(record, error=ConfigError):
@@ -1404,8 +1412,8 @@ class ControlStore(object):
         self._delete_tree(self.cutover_path(task))
         return PutResult(True, current, None)
 
-    def save_source_acls(self, task, entries):
-        """Append saved source ACLs to the cutover record of ``task`` (before a freeze batch).
+    def save_source_acls(self, task, entries, side='source'):
+        """Append saved ACLs of ``side`` (``source`` or ``destination``) to the cutover record of ``task`` (before a freeze batch).
 
         ``entries`` is an iterable of ``(path, acl)``, ``acl`` being kazoo ACLs or
         ``(perms, scheme, id)`` tuples. Entries are packed into chunk znodes
@@ -1438,15 +1446,16 @@ class ControlStore(object):
         for chunk in chunks:
             data = self._encode({'schema_version': SCHEMA_VERSION, 'entries': chunk, 'saved_at': time.time()}, cutover)
             with _zk(cutover, 'saving source ACLs'):
-                self._creator.create(join_path(cutover, SAVED_ACL_PREFIX), data, sequence=True)
+                self._creator.create(join_path(cutover, _saved_acl_prefix(side)), data, sequence=True)
         return len(chunks)
 
-    def load_saved_acls(self, task):
-        """{path: ((perms, scheme, id), ...)} saved for ``task``, first-saved entry winning."""
+    def load_saved_acls(self, task, side='source'):
+        """{path: ((perms, scheme, id), ...)} saved for ``task`` on ``side``, first-saved entry winning."""
         cutover = self.cutover_path(task)
+        prefix = _saved_acl_prefix(side)
         out = {}
         for child in self._children(cutover):
-            if not child.startswith(SAVED_ACL_PREFIX):
+            if not child.startswith(prefix):
                 continue
             record = self._read(join_path(cutover, child), _normalize_saved_acl_chunk)[0]
             if record is None:
@@ -1456,12 +1465,13 @@ class ControlStore(object):
                     out[path] = tuple(tuple(entry) for entry in acl)
         return out
 
-    def clear_saved_acls(self, task):
-        """Delete the saved ACL chunks (after the ACLs were restored); returns how many."""
+    def clear_saved_acls(self, task, side='source'):
+        """Delete the saved ACL chunks of ``side`` (after the ACLs were restored); returns how many."""
         cutover = self.cutover_path(task)
+        prefix = _saved_acl_prefix(side)
         removed = 0
         for child in self._children(cutover):
-            if child.startswith(SAVED_ACL_PREFIX):
+            if child.startswith(prefix):
                 with _zk(cutover, 'clearing saved ACLs'):
                     try:
                         self.client.delete(join_path(cutover, child))

@@ -80,10 +80,8 @@ flow to the (frozen) source through the migrator's rights.
 """
 
 import time
-from collections import deque
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import (
-    AuthFailedError,
     ConfigError,
     NoNodeError,
     ZkMigrationError,
@@ -91,25 +89,25 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
 from ansible_collections.zookeeper.migration.plugins.module_utils import _control
 from ansible_collections.zookeeper.migration.plugins.module_utils import _task
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import connected, translate_error
-from ansible_collections.zookeeper.migration.plugins.module_utils._diff import acl_equal, acl_tuples, is_redacted_acl
+from ansible_collections.zookeeper.migration.plugins.module_utils._diff import acl_equal, acl_tuples
+from ansible_collections.zookeeper.migration.plugins.module_utils._freeze import (  # noqa: F401 (frozen_acl, set_acls_pipelined re-exported)
+    DEFAULT_FREEZE_BATCH,
+    Freezer,
+    acl_error,
+    frozen_acl,
+    scope_snapshot,
+    set_acls_pipelined,
+)
 
 try:
     from kazoo import exceptions as kazoo_exceptions
-    from kazoo.security import ACL, Id
     HAS_KAZOO = True
 except ImportError:
     HAS_KAZOO = False
 
-PERM_READ = 1
-PERM_ALL = 31
-#: The entry the server expands to every identity the session authenticated with.
-MIGRATOR_AUTH_ENTRY = (PERM_ALL, 'auth', '')
-
 DEFAULT_DRAIN_TIMEOUT = 300.0
 DEFAULT_SETTLE = 1.0
 DEFAULT_SPOT_CHECK = 20
-DEFAULT_FREEZE_BATCH = 500
-SET_ACL_WINDOW = 128
 MAX_REPORT_PATHS = 20
 #: Verification kinds that block a cutover (a node only on the destination is no loss).
 BLOCKING_KINDS = ('missing', 'data_mismatch', 'type_mismatch', 'counter_behind', 'acl_mismatch', 'spot_check_mismatch')
@@ -131,23 +129,6 @@ class CutoverError(ZkMigrationError):
         return out
 
 
-def frozen_acl(original):
-    """The read-only ACL that replaces ``original`` ((perms, scheme, id) tuples) during a freeze.
-
-    Every original entry keeps only its READ bit (entries without READ go);
-    ``auth`` ALL is added, which the server expands to the identities of the
-    migrator's session, so the migrator keeps write and ADMIN rights.
-    """
-    entries = []
-    for perms, scheme, ident in original or ():
-        if perms & PERM_READ:
-            entry = (PERM_READ, scheme, ident)
-            if entry not in entries:
-                entries.append(entry)
-    entries.append(MIGRATOR_AUTH_ENTRY)
-    return tuple(entries)
-
-
 def destination_acl(original, acl_mode='verbatim', migrator_acl=None):
     """The ACL a synced destination node should have for a source ACL (``acl_mode: grant_migrator`` adds the migrator)."""
     acl = tuple(tuple(entry) for entry in original)
@@ -157,33 +138,33 @@ def destination_acl(original, acl_mode='verbatim', migrator_acl=None):
     return acl
 
 
-def kazoo_acl(entries):
-    """(perms, scheme, id) tuples -> kazoo ``ACL`` objects, in the same order."""
-    return [ACL(perms, Id(scheme, ident)) for perms, scheme, ident in entries]
+def source_acl_from_destination(acl, acl_mode='verbatim', migrator_acl=None, original=None):
+    """The source ACL a rollback gives a node whose destination ACL is ``acl``: the inverse of ``destination_acl``.
 
-
-def set_acls_pipelined(client, items, window=SET_ACL_WINDOW):
-    """setACL for many znodes, ``window`` requests in flight: ``{path: ZnodeStat or kazoo exception}``.
-
-    ``items`` are ``(path, acl_tuples, version)``; -1 sets unconditionally.
-    A lost connection raises (the outcome of the requests in flight is then unknown).
+    With ``acl_mode: grant_migrator`` the entries naming the migrator go,
+    unless the node's ``original`` source ACL had them.
     """
-    results = {}
-    pending = deque()
-    items = list(items)
-    index = 0
-    while index < len(items) or pending:
-        while index < len(items) and len(pending) < window:
-            path, acl, version = items[index]
-            index += 1
-            pending.append((path, client.set_acls_async(path, kazoo_acl(acl), version)))
-        path, handle = pending.popleft()
-        try:
-            results[path] = handle.get()
-        except (kazoo_exceptions.NoNodeError, kazoo_exceptions.BadVersionError, kazoo_exceptions.NoAuthError,
-                kazoo_exceptions.InvalidACLError) as exc:
-            results[path] = exc
-    return results
+    acl = tuple(tuple(entry) for entry in acl)
+    if acl_mode != 'grant_migrator' or not migrator_acl:
+        return acl
+    added = set(tuple(entry) for entry in migrator_acl) - set(tuple(entry) for entry in original or ())
+    kept = tuple(entry for entry in acl if entry not in added)
+    return kept or acl
+
+
+def estimate_outage(nodes, read_seconds, settle=DEFAULT_SETTLE):
+    """Seconds the source stays frozen before the cutover completes, from one timed read of the scope (``read_seconds``).
+
+    The freeze reads the ACLs again and sets each one (about two reads), the
+    leader reconciles both trees twice after it (four), the final
+    verification reads both trees with their data (about three) and waits
+    ``settle``. Pipelined setACL and getACL run at about the same rate on
+    the servers measured (docs/performance.md).
+    """
+    per_read = max(float(read_seconds), 0.001)
+    parts = {'freeze': 2 * per_read, 'drain': 4 * per_read, 'verify': 3 * per_read + settle}
+    return {'seconds': round(sum(parts.values()), 3), 'nodes': nodes, 'read_seconds': round(per_read, 3),
+            'parts': dict((key, round(value, 3)) for key, value in parts.items())}
 
 
 def summarize_verification(outcome, acl_mismatches, acl_checked, max_paths=MAX_REPORT_PATHS):
@@ -217,10 +198,10 @@ def describe_blocking(summary):
 
 
 class CutoverOptions(object):
-    """Tunables of a cutover run (the module sets ``drain_timeout`` and ``verify``)."""
+    """Tunables of a cutover run (the module sets ``drain_timeout``, ``verify`` and ``allow_shared_identity``)."""
 
     def __init__(self, drain_timeout=DEFAULT_DRAIN_TIMEOUT, verify=True, settle=DEFAULT_SETTLE, spot_check=DEFAULT_SPOT_CHECK,
-                 freeze_batch=DEFAULT_FREEZE_BATCH, poll=0.2):
+                 freeze_batch=DEFAULT_FREEZE_BATCH, poll=0.2, allow_shared_identity=False):
         if drain_timeout is None or drain_timeout <= 0:
             raise ConfigError('drain_timeout must be a positive number of seconds')
         if freeze_batch < 1:
@@ -231,6 +212,16 @@ class CutoverOptions(object):
         self.spot_check = int(spot_check)
         self.freeze_batch = int(freeze_batch)
         self.poll = float(poll)
+        self.allow_shared_identity = bool(allow_shared_identity)
+
+
+class _Connections(object):
+    """The resolved connections of a task's two clusters and the migrator's ACL entries on each."""
+
+    def __init__(self, store, spec, credentials):
+        self.source, self.source_acl = _task.resolve_cluster(store, spec['source'], credentials, 'source')
+        self.destination, self.destination_acl = _task.resolve_cluster(store, spec['destination'], credentials, 'destination')
+        self.names = (spec['source'], spec['destination'])
 
 
 class Cutover(object):
@@ -252,8 +243,10 @@ class Cutover(object):
         self.now = now
         self.operations = []
         self.warnings = []
-        self.result = {'frozen': 0, 'restored': 0, 'acl_fixed': 0, 'verify': None}
+        self.result = {'frozen': 0, 'restored': 0, 'acl_fixed': 0, 'verify': None, 'freeze_proof': None, 'write_outage': None,
+                       'write_outage_estimate': None}
         self._freeze_snapshot = None
+        self._read_seconds = None
 
     # -- small helpers -----------------------------------------------------
     def _spec(self):
@@ -269,10 +262,8 @@ class Cutover(object):
         out.update(extra)
         return out
 
-    def _connections(self, spec):
-        source, _source_acl = _task.resolve_cluster(self.store, spec['source'], self.credentials, 'source')
-        destination, destination_acl = _task.resolve_cluster(self.store, spec['destination'], self.credentials, 'destination')
-        return source, destination, destination_acl
+    def _freezer(self, side, cluster):
+        return Freezer(self.store, self.task, side, cluster, self, batch=self.options.freeze_batch)
 
     def _update_record(self, **fields):
         """Compare-and-set update of the cutover record; returns (record, zxid of the write).
@@ -304,6 +295,12 @@ class Cutover(object):
     def _last_heartbeat(self):
         status, _zxid = _task.read_status(self.store, self.task)
         return status.get('heartbeat', 0.0) if status else 0.0
+
+    def _timed_scope_snapshot(self, client, spec, cluster):
+        started = self.clock()
+        snapshot = scope_snapshot(client, spec, self.store.root, cluster, with_acl=True)
+        self._read_seconds = self.clock() - started
+        return snapshot
 
     # -- waiting on the daemon leader ----------------------------------------
     def _preflight_status(self):
@@ -360,154 +357,24 @@ class Cutover(object):
                                       _task.describe_status(self.store, self.task, status)))
             self.sleep(self.options.poll)
 
-    # -- the source side ----------------------------------------------------
-    def _scope_snapshot(self, client, spec, cluster, with_acl=True):
-        from ansible_collections.zookeeper.migration.plugins.module_utils._snapshot import take_snapshot
-        return take_snapshot(client, spec['paths'], exclude=spec['exclude'], with_acl=with_acl, keep_data=False,
-                             control_root=self.store.root, cluster=cluster)
+    def _trigger(self, *writes, **kwargs):
+        """Run ``writes`` (each returns the zxid of a control-store write, or None when nothing changed) and wait until
+        the leader has restarted the task's engine and reconciled everything after the last of them."""
+        heartbeat = self._last_heartbeat()
+        zxids = [zxid for zxid in (write() for write in writes) if zxid is not None]
+        if zxids:
+            self._wait_reconciled(max(zxids), heartbeat, kwargs.get('what', 'draining'))
+        return max(zxids) if zxids else None
 
-    def _check_freezable(self, client, source_spec, snapshot):
-        """Refuse a freeze that could not be undone exactly or would lock the migrator out (nothing written yet)."""
-        authenticated = bool(getattr(client, 'auth_data', None)) or bool(source_spec.tls and source_spec.tls.cert_file)
-        if not authenticated:
-            raise ConfigError('freeze_source needs an authenticated migration identity on the source cluster %s (auth in its '
-                              'registration): the frozen ACLs keep the rights of that identity only, and an anonymous '
-                              'connection would lock itself out of the nodes it must restore' % source_spec.name)
-        masked = sorted(node.path for node in snapshot.persistent() if is_redacted_acl(node.acl))
-        if masked:
-            raise AuthFailedError('freeze_source: the ACLs of %d source node(s), e.g. %s, were read with masked digest hashes '
-                                  '(user:x): the migration identity lacks ADMIN on them, so their original ACLs could not be '
-                                  'saved and restored exactly. Give it ADMIN (or a superDigest identity) on the source'
-                                  % (len(masked), ', '.join(masked[:5])), path=masked[0], cluster=source_spec.name)
-
-    def _freeze(self, client, spec, cluster):
-        """Freeze every persistent node in scope, parents first, saving each batch's original ACLs first; returns the count.
-
-        A second pass (and a third) freezes the nodes created while the
-        previous one ran, until a pass finds none (a frozen parent lets no
-        one but the migrator create children).
-        """
-        saved = self.store.load_saved_acls(self.task)
-        frozen = set()
-        snapshot = self._scope_snapshot(client, spec, cluster, with_acl=True)
-        todo = [(node.path, node.acl, node.aversion) for node in snapshot.persistent()]
-        del snapshot
-        for attempt in range(3):
-            if attempt:
-                snapshot = self._scope_snapshot(client, spec, cluster, with_acl=False)
-                todo = self._read_acls(client, [node.path for node in snapshot.persistent() if node.path not in frozen], cluster)
-            if not todo:
-                break
-            todo.sort(key=lambda item: (item[0].count('/'), item[0]))
-            for start in range(0, len(todo), self.options.freeze_batch):
-                frozen.update(self._freeze_batch(client, todo[start:start + self.options.freeze_batch], saved, cluster))
-        return len(frozen)
-
-    def _read_acls(self, client, paths, cluster):
-        """[(path, ACL tuples, aversion)] of ``paths`` (nodes gone meanwhile left out)."""
-        from ansible_collections.zookeeper.migration.plugins.module_utils._protocol import get_acls_pipelined
-        try:
-            found = get_acls_pipelined(client, paths)
-        except Exception as exc:  # pylint: disable=broad-except
-            raise translate_error(exc, cluster=cluster)
-        out = []
-        for path in paths:
-            outcome = found[path]
-            if isinstance(outcome, kazoo_exceptions.NoNodeError):
-                continue
-            if isinstance(outcome, Exception):
-                raise translate_error(outcome, path=path, cluster=cluster)
-            out.append((path, acl_tuples(outcome[0]), outcome[1].aversion))
-        return out
-
-    def _freeze_batch(self, client, batch, saved, cluster):
-        """Save the originals not saved yet, then set the frozen ACLs of one batch; returns the paths frozen."""
-        new = [(path, acl) for path, acl, _aversion in batch if path not in saved]
-        for path, acl in new:
-            if is_redacted_acl(acl):
-                raise AuthFailedError('freeze_source: the ACL of %s was read with masked digest hashes (user:x); its original cannot be '
-                                      'saved exactly' % path, path=path, cluster=cluster)
-        if new:
-            self.store.save_source_acls(self.task, new)     # before any setACL of the batch
-            for path, acl in new:
-                saved[path] = tuple(acl)
-        fresh = set(path for path, _acl in new)
-        # a node saved now is set only if its ACL is still the one saved; one saved by an earlier run is frozen from that original
-        items = [(path, frozen_acl(saved[path]), aversion if path in fresh else -1) for path, _acl, aversion in batch]
-        results = self._set_acls(client, items, cluster)
-        done = []
-        retry = []
-        for path, _acl, _version in items:
-            outcome = results[path]
-            if isinstance(outcome, kazoo_exceptions.BadVersionError):
-                retry.append(path)
-            elif isinstance(outcome, kazoo_exceptions.NoNodeError):
-                continue   # deleted meanwhile: nothing to freeze
-            elif isinstance(outcome, Exception):
-                raise self._acl_error(outcome, path, cluster, 'freezing')
-            else:
-                done.append(path)
-        if retry:
-            # the ACL changed between our read and our setACL: the value read first stays the saved original
-            self.warnings.append('the ACL of %d source node(s) changed while the freeze ran (e.g. %s); the ACL read before the change '
-                                 'is the one saved for a restore' % (len(retry), retry[0]))
-            again = self._set_acls(client, [(path, frozen_acl(saved[path]), -1) for path in retry], cluster)
-            for path in retry:
-                if isinstance(again[path], kazoo_exceptions.NoNodeError):
-                    continue
-                if isinstance(again[path], Exception):
-                    raise self._acl_error(again[path], path, cluster, 'freezing')
-                done.append(path)
-        return done
-
-    def _set_acls(self, client, items, cluster):
-        try:
-            return set_acls_pipelined(client, items)
-        except Exception as exc:  # pylint: disable=broad-except
-            raise translate_error(exc, path=items[0][0] if items else None, cluster=cluster)
-
-    @staticmethod
-    def _acl_error(exc, path, cluster, doing):
-        if isinstance(exc, kazoo_exceptions.NoAuthError):
-            return AuthFailedError('%s %s: the migration identity lacks ADMIN permission on it (setACL refused)' % (doing, path),
-                                   path=path, cluster=cluster)
-        if isinstance(exc, kazoo_exceptions.InvalidACLError):
-            return ConfigError('%s %s: the server refused the ACL (an "auth" entry needs an authenticated session)' % (doing, path),
-                               path=path, cluster=cluster)
-        return translate_error(exc, path=path, cluster=cluster)
-
-    def _restore_source_acls(self, client, cluster):
-        """Put every saved original ACL back, exactly, check it by reading it back, then clear the saved copies."""
-        saved = self.store.load_saved_acls(self.task)
-        if not saved:
-            return 0
-        paths = sorted(saved, key=lambda path: (path.count('/'), path))
-        results = self._set_acls(client, [(path, saved[path], -1) for path in paths], cluster)
-        restored = [path for path in paths if not isinstance(results[path], Exception)]
-        for path in paths:
-            outcome = results[path]
-            if isinstance(outcome, Exception) and not isinstance(outcome, kazoo_exceptions.NoNodeError):
-                raise self._acl_error(outcome, path, cluster, 'restoring the ACL of')
-        from ansible_collections.zookeeper.migration.plugins.module_utils._protocol import get_acls_pipelined
-        try:
-            readback = get_acls_pipelined(client, restored)
-        except Exception as exc:  # pylint: disable=broad-except
-            raise translate_error(exc, cluster=cluster)
-        wrong = [path for path in restored
-                 if not isinstance(readback[path], Exception) and acl_tuples(readback[path][0]) != tuple(saved[path])]
-        if wrong:
-            raise CutoverError('restoring source ACLs: %d node(s) read back with another ACL than the saved original, e.g. %s '
-                               '(changed by someone else meanwhile?); the saved ACLs are kept' % (len(wrong), wrong[0]),
-                               path=wrong[0], cluster=cluster)
-        self.store.clear_saved_acls(self.task)
-        self.operations.append('restore the original ACLs of %d source znode(s)' % len(restored))
-        self.result['restored'] = len(restored)
-        return len(restored)
+    def _pause(self):
+        zxid = self._set_task(state='paused')
+        if zxid is not None:
+            self._wait_phase(zxid, 'paused', 'pausing the task')
 
     # -- the destination side ------------------------------------------------
     def _expected_acls(self, source_client, spec, cluster):
         """{path: the source's original ACL} for the persistent source nodes in scope (saved originals for frozen nodes)."""
-        snapshot = self._scope_snapshot(source_client, spec, cluster, with_acl=True)
+        snapshot = scope_snapshot(source_client, spec, self.store.root, cluster, with_acl=True)
         saved = self.store.load_saved_acls(self.task)
         expected = {}
         for node in snapshot.persistent():
@@ -537,36 +404,36 @@ class Cutover(object):
         differences = self._destination_acl_differences(destination_client, expected, spec, migrator_acl, cluster)
         if not differences:
             return 0
-        results = self._set_acls(destination_client, differences, cluster)
+        try:
+            results = set_acls_pipelined(destination_client, differences)
+        except Exception as exc:  # pylint: disable=broad-except
+            raise translate_error(exc, cluster=cluster)
         fixed = 0
         for path, _wanted, _version in differences:
             outcome = results[path]
             if isinstance(outcome, Exception):
                 if isinstance(outcome, (kazoo_exceptions.NoNodeError, kazoo_exceptions.BadVersionError)):
                     continue   # changed meanwhile: the final verification reports what still differs
-                raise self._acl_error(outcome, path, cluster, 'setting the ACL of')
+                raise acl_error(outcome, path, cluster, 'setting the ACL of')
             fixed += 1
         if fixed:
             self.operations.append('set the ACL of %d destination znode(s) to their source originals' % fixed)
         self.result['acl_fixed'] = fixed
         return fixed
 
-    def _final_verify(self, source_client, destination_client, spec, expected, migrator_acl, names):
+    def _verify_trees(self, reference_client, copy_client, spec, names, mismatches=None):
+        """Verify ``copy_client``'s tree against ``reference_client``'s (names in that order); returns the summary."""
         from ansible_collections.zookeeper.migration.plugins.module_utils._verify import verify
-        outcome = verify(source_client, destination_client, spec['paths'], exclude=spec['exclude'], compare=('data', 'type', 'counters'),
+        outcome = verify(reference_client, copy_client, spec['paths'], exclude=spec['exclude'], compare=('data', 'type', 'counters'),
                          spot_check=self.options.spot_check, settle=self.options.settle, control_root=self.store.root,
                          source_name=names[0], destination_name=names[1])
-        mismatches = []
-        if expected is not None:
-            mismatches = [path for path, _wanted, _aversion in
-                          self._destination_acl_differences(destination_client, expected, spec, migrator_acl, names[1])]
-        summary = summarize_verification(outcome, mismatches, expected is not None)
+        summary = summarize_verification(outcome, mismatches or [], mismatches is not None)
         extra = summary['counts'].get('extra', 0)
         if extra:
-            self.warnings.append('%d znode(s) exist only on the destination (e.g. %s): left as they are, they are no loss once the '
-                                 'destination is the truth' % (extra, (summary['differences'].get('extra') or ['?'])[0]))
+            self.warnings.append('%d znode(s) exist only on %s (e.g. %s): left as they are, they are no loss once %s is the truth'
+                                 % (extra, names[1], (summary['differences'].get('extra') or ['?'])[0], names[0]))
         verdict = 'in sync' if summary['in_sync'] else 'differences: %s' % describe_blocking(summary)
-        self.operations.append('verify %s against %s: %s' % (names[0], names[1], verdict))
+        self.operations.append('verify %s against %s: %s' % (names[1], names[0], verdict))
         return summary
 
     # -- complete -------------------------------------------------------------
@@ -578,7 +445,7 @@ class Cutover(object):
         if phase == _task.CUTOVER_COMPLETED:
             return self._done(False, record, 'task %s was cut over at %s; nothing to do' % (self.task, _when(record.get('completed_at'))))
         if phase == _task.CUTOVER_ROLLED_BACK_AFTER_COMPLETION:
-            raise ConfigError('task %r was cut over and then rolled back: it now syncs destination -> source. It cannot be cut '
+            raise ConfigError('task %r was cut over and then rolled back: the source is the truth again. It cannot be cut '
                               'over again as it is; to migrate again, remove it (zookeeper.migration.zk_sync_task state=absent '
                               'force=true) and create it anew' % self.task)
         resuming = phase == _task.CUTOVER_RUNNING
@@ -599,18 +466,18 @@ class Cutover(object):
             if spec['state'] != 'running':
                 raise ConfigError('task %r is %s: a cutover drains a running task. Set it running (zookeeper.migration.zk_sync_task '
                                   'state=running), wait until it is in sync, then cut over' % (self.task, spec['state']))
-        source_spec, destination_spec, migrator_acl = self._connections(spec)
-        names = (spec['source'], spec['destination'])
-        with connected(source_spec) as source_client, connected(destination_spec) as destination_client:
+        conns = _Connections(self.store, spec, self.credentials)
+        with connected(conns.source) as source_client, connected(conns.destination) as destination_client:
             if freeze_source:
-                self._freeze_snapshot = self._scope_snapshot(source_client, spec, names[0])
-                self._check_freezable(source_client, source_spec, self._freeze_snapshot)
+                self._freeze_snapshot = self._timed_scope_snapshot(source_client, spec, conns.names[0])
+                self._freezer('source', conns.names[0]).check(source_client, conns.source, self._freeze_snapshot,
+                                                              migrator_acl=conns.source_acl,
+                                                              allow_shared_identity=self.options.allow_shared_identity)
             if check_mode:
                 return self._plan_complete(spec, freeze_source, resuming, before)
             if not resuming:
                 self._preflight_status()
-            return self._run_complete(spec, record, resuming, freeze_source, before, source_client, destination_client, migrator_acl,
-                                      names)
+            return self._run_complete(spec, record, resuming, freeze_source, before, source_client, destination_client, conns)
 
     def _plan_complete(self, spec, freeze_source, resuming, before):
         if not resuming:
@@ -624,24 +491,20 @@ class Cutover(object):
             if before['sync_acl']:
                 self.operations.append('suspend ACL propagation of task %s while the source is frozen' % self.task)
             self.operations.append('freeze %d source znode(s) read-only, saving their ACLs first' % count)
+            self.operations.append('prove the freeze: a write by a throwaway identity must be refused')
             self.result['frozen'] = count
+            self.result['write_outage_estimate'] = estimate_outage(count, self._read_seconds, self.options.settle)
         self.operations.append('drain task %s and pause it' % self.task)
         if self.options.verify:
             self.operations.append('verify %s against %s' % (spec['source'], spec['destination']))
         self.operations.append('stop task %s and record the cutover as completed' % self.task)
         return self._done(True, self.store.get_cutover(self.task), 'would cut over task %s' % self.task, check_mode=True)
 
-    def _trigger(self, write, what):
-        """Run ``write`` (returns the zxid of a control-store write, or None when nothing changed) and wait
-        until the leader has restarted the task's engine and reconciled everything after it."""
-        heartbeat = self._last_heartbeat()
-        zxid = write()
-        if zxid is not None:
-            self._wait_reconciled(zxid, heartbeat, what)
-        return zxid
-
-    def _run_complete(self, spec, record, resuming, freeze, before, source_client, destination_client, migrator_acl, names):
+    def _run_complete(self, spec, record, resuming, freeze, before, source_client, destination_client, conns):
         started = self.now()
+        names = conns.names
+        freezer = self._freezer('source', names[0])
+        frozen_at = ((record or {}).get('details') or {}).get('frozen_at')
         try:
             if not resuming:
                 def write_record():
@@ -657,56 +520,69 @@ class Cutover(object):
                     return self._update_record(source_frozen=bool(record.get('source_frozen')) or freeze, last_error=None,
                                                details={'spec_before': before, 'freeze_source': freeze, 'resumed_at': started})[1]
                 # an interrupted run may have paused or stopped the task: it must run to drain
-                self._trigger(lambda: self._set_task(state='running', sync_acl=False if freeze else before['sync_acl']), 'resuming the task')
+                self._trigger(lambda: self._set_task(state='running', sync_acl=False if freeze else before['sync_acl']),
+                              what='resuming the task')
             # the record write restarts the leader's engine; once it has reconciled, everything written before is on the destination
-            self._trigger(write_record, 'draining' if not freeze else 'recording the cutover')
+            self._trigger(write_record, what='draining' if not freeze else 'recording the cutover')
             if freeze:
                 # the leader must not propagate ACLs once the source is frozen
-                self._trigger(lambda: self._set_task(sync_acl=False), 'suspending ACL propagation')
-                self.result['frozen'] = self._freeze(source_client, spec, names[0])
+                self._trigger(lambda: self._set_task(sync_acl=False), what='suspending ACL propagation')
+                frozen_at = frozen_at or self.now()
+                self._update_record(details={'frozen_at': frozen_at})
+                self.result['frozen'] = freezer.freeze(source_client, spec, self.store.root)
                 self.operations.append('freeze %d source znode(s) read-only (original ACLs saved first)' % self.result['frozen'])
-                self._trigger(lambda: self._update_record(state='frozen', source_frozen=True, details={'frozen_at': self.now()})[1],
-                              'draining')
-            zxid = self._set_task(state='paused')
-            if zxid is not None:
-                self._wait_phase(zxid, 'paused', 'pausing the task')
+                self.result['freeze_proof'] = freezer.prove(source_client, conns.source, spec, self.options.allow_shared_identity)
+                self._trigger(lambda: self._update_record(state='frozen', source_frozen=True)[1], what='draining')
+            self._pause()
             self._update_record(state='drained', details={'paused_by_cutover': True})
             self.operations.append('drain task %s and pause it' % self.task)
             expected = None
             if before['sync_acl']:
                 expected = self._expected_acls(source_client, spec, names[0])
-                self._fix_destination_acls(destination_client, expected, spec, migrator_acl, names[1])
+                self._fix_destination_acls(destination_client, expected, spec, conns.destination_acl, names[1])
             if self.options.verify:
-                summary = self._final_verify(source_client, destination_client, spec, expected, migrator_acl, names)
+                mismatches = None
+                if expected is not None:
+                    mismatches = [path for path, _wanted, _aversion in
+                                  self._destination_acl_differences(destination_client, expected, spec, conns.destination_acl, names[1])]
+                summary = self._verify_trees(source_client, destination_client, spec, names, mismatches)
                 self.result['verify'] = summary
                 if not summary['in_sync']:
                     raise CutoverError('final verification of task %s failed: %s' % (self.task, describe_blocking(summary)), report=summary)
                 self._update_record(state='verified', verify=summary)
         except Exception as exc:
-            self._abort(exc, source_client, names[0], before)
-            if isinstance(exc, CutoverError):
-                exc.aborted = True
-                exc.message = '%s; cutover aborted: %s' % (exc.message, self._abort_note(freeze))
-                raise
-            if isinstance(exc, ZkMigrationError):
-                raise CutoverError('%s; cutover aborted: %s' % (exc, self._abort_note(freeze)), path=exc.path, cluster=exc.cluster,
-                                   aborted=True)
-            raise
+            self._abort(exc, freezer, source_client, before)
+            raise self._aborted(exc, self._abort_note(freeze))
         self._set_task(state='stopped', sync_acl=before['sync_acl'])
-        record, _zxid = self._update_record(state='completed', completed_at=self.now(), direction_after_cutover='none',
-                                            source_frozen=freeze, last_error=None)
+        completed_at = self.now()
+        outage = _outage(frozen_at, completed_at) if freeze else None
+        self.result['write_outage'] = outage
+        record, _zxid = self._update_record(state='completed', completed_at=completed_at, direction_after_cutover='none',
+                                            source_frozen=freeze, last_error=None, details={'write_outage': outage})
         self.operations.append('stop task %s and record the cutover as completed' % self.task)
-        return self._done(True, record, 'task %s cut over%s' % (self.task, ' (source frozen)' if freeze else ''))
+        return self._done(True, record, 'task %s cut over%s' % (
+            self.task, ' (source frozen; writes refused for %.1fs so far)' % outage['seconds'] if outage else ''))
+
+    @staticmethod
+    def _aborted(exc, note):
+        """The error a failed run raises once it has undone what it did."""
+        if isinstance(exc, CutoverError):
+            exc.aborted = True
+            exc.message = '%s; %s' % (exc.message, note)
+            return exc
+        if isinstance(exc, ZkMigrationError):
+            return CutoverError('%s; %s' % (exc, note), path=exc.path, cluster=exc.cluster, aborted=True)
+        return exc
 
     @staticmethod
     def _abort_note(freeze):
-        return ('source ACLs restored, task syncing again' if freeze else 'task syncing again')
+        return 'cutover aborted: %s' % ('source ACLs restored, task syncing again' if freeze else 'task syncing again')
 
-    def _abort(self, reason, source_client, cluster, before):
+    def _abort(self, reason, freezer, client, before):
         """Undo a cutover that failed before completion: restore source ACLs, resume the task, record ``aborted``."""
         problems = []
         try:
-            self._restore_source_acls(source_client, cluster)
+            self.result['restored'] = freezer.restore(client)
         except Exception as exc:  # pylint: disable=broad-except
             problems.append('restoring the source ACLs failed (%s): they are still saved; run zk_cutover state=rolled_back' % exc)
         try:
@@ -739,13 +615,12 @@ class Cutover(object):
         if phase == _task.NO_CUTOVER:
             self.warnings.append('task %s has no cutover record: nothing to roll back' % self.task)
             return self._done(False, None, 'task %s was never cut over; nothing to roll back' % self.task)
+        if phase in (_task.CUTOVER_COMPLETED, _task.CUTOVER_ROLLED_BACK_AFTER_COMPLETION):
+            return self._rollback_after_completion(spec, record, check_mode)
         details = record.get('details') or {}
         before = dict(details.get('spec_before') or {'sync_acl': spec['sync_acl'], 'state': 'running'})
-        after_completion = phase in (_task.CUTOVER_COMPLETED, _task.CUTOVER_ROLLED_BACK_AFTER_COMPLETION)
         saved = self.store.load_saved_acls(self.task)
         wanted_record = {'state': 'rolled_back', 'source_frozen': False}
-        if after_completion:
-            wanted_record['direction_after_cutover'] = 'destination_to_source'
         wanted_spec = {'state': 'running', 'sync_acl': before['sync_acl']}
         record_changes = dict((key, value) for key, value in wanted_record.items() if record.get(key) != value)
         spec_changes = dict((key, value) for key, value in wanted_spec.items() if spec.get(key) != value)
@@ -757,19 +632,162 @@ class Cutover(object):
                 self.result['restored'] = len(saved)
             if spec_changes:
                 self.operations.append('set task %s %s' % (self.task, ', '.join('%s=%s' % item for item in sorted(spec_changes.items()))))
-            self.operations.append('record the cutover of task %s as rolled back%s' % (
-                self.task, ' (sync destination -> source)' if after_completion else ''))
+            self.operations.append('record the cutover of task %s as rolled back' % self.task)
             return self._done(True, record, 'would roll back task %s' % self.task, check_mode=True)
         if saved:
-            source_spec, _destination_spec, _acl = self._connections(spec)
-            with connected(source_spec) as source_client:
-                self._restore_source_acls(source_client, spec['source'])
+            conns = _Connections(self.store, spec, self.credentials)
+            with connected(conns.source) as source_client:
+                self.result['restored'] = self._freezer('source', spec['source']).restore(source_client)
+            self.operations.append('restore the original ACLs of %d source znode(s)' % self.result['restored'])
         record, _zxid = self._update_record(last_error=None, details={'rolled_back_at': self.now()}, **wanted_record)
         self._set_task(**wanted_spec)
-        self.operations.append('record the cutover of task %s as rolled back%s' % (
-            self.task, ' (sync destination -> source)' if after_completion else ''))
-        return self._done(True, record, 'task %s rolled back%s' % (
-            self.task, ': the daemons now sync the destination to the source' if after_completion else ': syncing resumed'))
+        self.operations.append('record the cutover of task %s as rolled back' % self.task)
+        return self._done(True, record, 'task %s rolled back: syncing resumed' % self.task)
+
+    def _rollback_after_completion(self, spec, record, check_mode):
+        """The mirror of a cutover: sync the destination back, freeze it, drain, verify, stop, thaw the source.
+
+        Every write the clients made on the destination reaches the source
+        before the source is writable again, and the destination is frozen
+        (when the cutover froze the source) so that no write lands there
+        after the last drain. Only then may the clients move back.
+        """
+        details = record.get('details') or {}
+        progress = dict(details.get('rollback') or {})
+        if record.get('state') == 'rolled_back' and progress.get('state') == 'completed':
+            return self._done(False, record, 'task %s was rolled back at %s: the source is the truth%s' % (
+                self.task, _when(progress.get('completed_at')), ' and the destination is frozen' if progress.get('freeze') else ''))
+        before = dict(details.get('spec_before') or {'sync_acl': spec['sync_acl'], 'state': 'running'})
+        freeze = bool(progress.get('freeze', record.get('source_frozen')))
+        conns = _Connections(self.store, spec, self.credentials)
+        names = conns.names
+        source_freezer = self._freezer('source', names[0])
+        destination_freezer = self._freezer('destination', names[1])
+        with connected(conns.source) as source_client, connected(conns.destination) as destination_client:
+            source_frozen = bool(source_freezer.saved())
+            if freeze:
+                snapshot = self._timed_scope_snapshot(destination_client, spec, names[1])
+                destination_freezer.check(destination_client, conns.destination, snapshot, migrator_acl=conns.destination_acl,
+                                          allow_shared_identity=self.options.allow_shared_identity,
+                                          migrator_added=spec['acl_mode'] == 'grant_migrator')
+            if check_mode:
+                return self._plan_rollback_after_completion(spec, freeze, source_frozen, snapshot if freeze else None)
+            return self._run_rollback_after_completion(spec, before, freeze, source_frozen, progress, conns, source_client,
+                                                       destination_client, source_freezer, destination_freezer)
+
+    def _plan_rollback_after_completion(self, spec, freeze, source_frozen, snapshot):
+        self.operations.append('sync %s back to %s until they are in sync' % (spec['destination'], spec['source']))
+        if freeze:
+            count = snapshot.persistent_count
+            self.operations.append('freeze %d destination znode(s) read-only, saving their ACLs first' % count)
+            self.operations.append('prove the freeze: a write by a throwaway identity must be refused')
+            self.result['frozen'] = count
+            self.result['write_outage_estimate'] = estimate_outage(count, self._read_seconds, self.options.settle)
+        self.operations.append('drain task %s and pause it' % self.task)
+        if self.options.verify:
+            self.operations.append('verify %s against %s' % (spec['source'], spec['destination']))
+        self.operations.append('stop task %s' % self.task)
+        if source_frozen:
+            self.result['restored'] = len(self.store.load_saved_acls(self.task))
+            self.operations.append('thaw the source: set its ACLs %s' % (
+                'from the destination\'s' if spec['sync_acl'] else 'back to the originals saved by the freeze'))
+        self.operations.append('record the rollback of task %s as done: move the clients back to %s' % (self.task, spec['source']))
+        return self._done(True, self.store.get_cutover(self.task), 'would roll back task %s' % self.task, check_mode=True)
+
+    def _run_rollback_after_completion(self, spec, before, freeze, source_frozen, progress, conns, source_client, destination_client,
+                                       source_freezer, destination_freezer):
+        names = conns.names
+        # ACLs flow back only when the source is not frozen (a frozen ACL must stay until the thaw sets the final one)
+        sync_acl_back = bool(before['sync_acl']) and not source_frozen
+        progress.update(state='syncing_back', freeze=freeze, started_at=progress.get('started_at') or self.now())
+        progress.pop('error', None)
+        try:
+            self._trigger(lambda: self._update_record(state='rolling_back', direction_after_cutover='destination_to_source',
+                                                      last_error=None, details={'rollback': dict(progress)})[1],
+                          lambda: self._set_task(state='running', sync_acl=sync_acl_back), what='syncing back')
+            self.operations.append('sync %s back to %s: in sync' % (names[1], names[0]))
+            if freeze:
+                progress['frozen_at'] = progress.get('frozen_at') or self.now()
+                self._update_record(details={'rollback': dict(progress)})
+                self.result['frozen'] = destination_freezer.freeze(destination_client, spec, self.store.root)
+                self.operations.append('freeze %d destination znode(s) read-only (original ACLs saved first)' % self.result['frozen'])
+                self.result['freeze_proof'] = destination_freezer.prove(destination_client, conns.destination, spec,
+                                                                        self.options.allow_shared_identity)
+                progress['state'] = 'frozen'
+                self._trigger(lambda: self._update_record(details={'rollback': dict(progress)})[1], what='draining')
+            self._pause()
+            progress['state'] = 'drained'
+            self._update_record(details={'rollback': dict(progress)})
+            self.operations.append('drain task %s and pause it' % self.task)
+            if self.options.verify:
+                summary = self._verify_trees(destination_client, source_client, spec, (names[1], names[0]))
+                self.result['verify'] = summary
+                if not summary['in_sync']:
+                    raise CutoverError('final verification of the rollback of task %s failed: %s'
+                                       % (self.task, describe_blocking(summary)), report=summary)
+                progress['state'] = 'verified'
+                self._update_record(verify=summary, details={'rollback': dict(progress)})
+        except Exception as exc:
+            self._abort_rollback(exc, destination_freezer, destination_client, progress, sync_acl_back)
+            raise self._aborted(exc, 'rollback aborted: %s' % (
+                'destination ACLs restored, still syncing the destination to the source' if freeze
+                else 'still syncing the destination to the source'))
+        self._set_task(state='stopped', sync_acl=before['sync_acl'])
+        targets = None
+        if before['sync_acl'] and source_frozen:
+            targets = self._source_acls_from_destination(destination_client, destination_freezer, spec, conns)
+        self.result['restored'] = source_freezer.restore(source_client, targets)
+        if source_frozen:
+            self.operations.append('thaw %d source znode(s)' % self.result['restored'])
+        completed_at = self.now()
+        progress.update(state='completed', completed_at=completed_at)
+        outage = _outage(progress.get('frozen_at'), completed_at) if freeze else None
+        self.result['write_outage'] = outage
+        record, _zxid = self._update_record(state='rolled_back', source_frozen=False, last_error=None,
+                                            details={'rollback': dict(progress, write_outage=outage), 'rolled_back_at': completed_at})
+        self.operations.append('record the rollback of task %s as done' % self.task)
+        return self._done(True, record, 'task %s rolled back: %s holds every write made on %s%s; move the clients back to %s now' % (
+            self.task, names[0], names[1], ' (frozen)' if freeze else '', names[0]))
+
+    def _source_acls_from_destination(self, destination_client, destination_freezer, spec, conns):
+        """{path: source ACL} for every persistent destination node: its original (pre-freeze) ACL, without the migrator grants."""
+        snapshot = scope_snapshot(destination_client, spec, self.store.root, conns.names[1], with_acl=True)
+        saved_destination = destination_freezer.saved()
+        saved_source = self.store.load_saved_acls(self.task)
+        targets = {}
+        for node in snapshot.persistent():
+            acl = saved_destination.get(node.path) or node.acl or ()
+            targets[node.path] = source_acl_from_destination(acl, spec['acl_mode'], conns.destination_acl, saved_source.get(node.path))
+        return targets
+
+    def _abort_rollback(self, reason, destination_freezer, destination_client, progress, sync_acl_back):
+        """Undo a rollback that failed: thaw the destination (the clients' cluster), keep syncing it to the source."""
+        problems = []
+        try:
+            self.result['restored'] = destination_freezer.restore(destination_client)
+        except Exception as exc:  # pylint: disable=broad-except
+            problems.append('restoring the destination ACLs failed (%s): they are still saved; run the rollback again' % exc)
+        try:
+            self._set_task(state='running', sync_acl=sync_acl_back)
+        except Exception as exc:  # pylint: disable=broad-except
+            problems.append('setting the task running again failed (%s)' % exc)
+        message = str(reason)[:1500]
+        if problems:
+            message = '%s; %s' % (message, '; '.join(problems))
+        try:
+            self._update_record(last_error=message, details={'rollback': dict(progress, state='aborted', error=message)})
+        except Exception as exc:  # pylint: disable=broad-except
+            problems.append('recording the abort failed (%s)' % exc)
+        self.operations.append('abort the rollback of task %s' % self.task)
+        if problems:
+            raise CutoverError('%s; the abort did not finish: %s' % (reason, '; '.join(problems)), report=getattr(reason, 'report', None))
+
+
+def _outage(frozen_at, ended_at):
+    """The write outage of a freeze: from the first frozen batch to the end of the run (seconds)."""
+    if not frozen_at:
+        return None
+    return {'frozen_at': frozen_at, 'ended_at': ended_at, 'seconds': round(max(0.0, ended_at - frozen_at), 3)}
 
 
 def _when(epoch):
@@ -778,4 +796,5 @@ def _when(epoch):
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(epoch))
 
 
-__all__ = ['Cutover', 'CutoverOptions', 'CutoverError', 'frozen_acl', 'destination_acl', 'summarize_verification', 'set_acls_pipelined']
+__all__ = ['Cutover', 'CutoverOptions', 'CutoverError', 'frozen_acl', 'destination_acl', 'source_acl_from_destination', 'estimate_outage',
+           'summarize_verification', 'set_acls_pipelined']

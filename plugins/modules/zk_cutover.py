@@ -24,10 +24,20 @@ description:
     keeps full rights; the original ACLs are saved in the control store, a batch at a time before each
     batch of setACL requests. While the source is frozen the daemons do not copy source ACLs, so the frozen
     ACLs never reach the destination."
+  - "After freezing, the freeze is proven: a session with a throwaway digest identity must fail to create a node under
+    the frozen paths (a server run with C(zookeeper.skipACL=yes) lets it, and the cutover aborts), and the migration
+    identity must not read a node its identity is not granted (a super user does: refused unless
+    O(allow_shared_identity)). Nodes whose ACL lets only the migration identity write show that the applications
+    use it too: refused before anything is frozen, unless O(allow_shared_identity)."
   - "O(state=rolled_back) before completion: restores the source ACLs exactly (same entries, same order) and
-    resumes syncing from the source. After completion, the destination is the truth, so the source ACLs are
-    restored and the daemons sync from the destination to the source until the clients are moved back (then
-    stop the task with M(zookeeper.migration.zk_sync_task) O(zookeeper.migration.zk_sync_task#module:state=stopped))."
+    resumes syncing from the source."
+  - "O(state=rolled_back) after completion is the mirror image of the cutover, since the destination is the truth:
+    the daemons sync the destination back to the source until a fresh status shows both in sync; the destination
+    is frozen (when the cutover froze the source) and the freeze proven; the task is drained, paused and verified
+    (destination against source); the task is stopped; and only then is the source thawed (its ACLs set from the
+    destination's original ACLs when the task syncs ACLs, else back to the originals the freeze saved). The
+    clients can move back to the source once the module returns. A failure on the way thaws the destination and
+    leaves the task syncing the destination to the source; run it again."
   - The cutover record, the task and the saved ACLs stay in the control store until the task is removed
     explicitly (M(zookeeper.migration.zk_sync_task) with O(zookeeper.migration.zk_sync_task#module:state=absent)
     and O(zookeeper.migration.zk_sync_task#module:force=true)).
@@ -85,6 +95,13 @@ options:
         preflight, reconciling after a change, pausing) before the cutover fails.
     type: float
     default: 300
+  allow_shared_identity:
+    description:
+      - Freeze even when the migration identity is a super user, or is the identity the applications write with.
+        Such clients are not stopped by the freeze; set it only when they are stopped some other way.
+      - A server that skips ACL checks (C(zookeeper.skipACL=yes)) always fails the freeze proof.
+    type: bool
+    default: false
 notes:
   - The sync daemons must run during a cutover with O(state=completed) (and for a rollback to sync). The cutover
     drives them through the control store (task spec and cutover record) and reads their status.
@@ -140,10 +157,32 @@ frozen:
   type: int
   sample: 1200
 restored:
-  description: Source znodes whose original ACL this run restored.
+  description: Znodes whose ACL this run set back (the source's on a rollback or an abort, the destination's when a rollback aborts).
   returned: always
   type: int
   sample: 0
+freeze_proof:
+  description:
+    - What the freeze proof found, when a freeze ran. C(probed) (false when no path of the task exists),
+      C(path) (where the probes were made), C(other_identity_can_write), C(migrator_bypasses_acls).
+  returned: always
+  type: dict
+  sample: {"probed": true, "path": "/app", "other_identity_can_write": false, "migrator_bypasses_acls": false}
+write_outage:
+  description:
+    - The write outage of the frozen cluster, measured, when this run froze it. C(frozen_at) and C(ended_at) are
+      epoch seconds (first frozen batch, end of the run), C(seconds) their difference. Clients still see the frozen
+      cluster read-only until they are moved; that time is not in the figure.
+  returned: always
+  type: dict
+  sample: {"frozen_at": 1764000030.1, "ended_at": 1764000042.5, "seconds": 12.4}
+write_outage_estimate:
+  description:
+    - In check mode with a freeze, an estimate of RV(write_outage) from the number of nodes and the time one read
+      of the scope took (C(seconds), C(nodes), C(read_seconds), C(parts) with C(freeze), C(drain), C(verify)).
+  returned: always
+  type: dict
+  sample: {"seconds": 3.1, "nodes": 1200, "read_seconds": 0.3, "parts": {"freeze": 0.6, "drain": 1.2, "verify": 1.9}}
 acl_fixed:
   description: Destination znodes whose ACL was set to the source's original before the final verification.
   returned: always
@@ -175,6 +214,7 @@ def argument_spec():
         freeze_source=dict(type='bool', default=False),
         verify=dict(type='bool', default=True),
         drain_timeout=dict(type='float', default=300),
+        allow_shared_identity=dict(type='bool', default=False),
     )
 
 
@@ -182,7 +222,8 @@ def main():
     module = ZkMigrationModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
     name = params['task']
-    result = dict(changed=False, cutover=None, state=None, operations=[], frozen=0, restored=0, acl_fixed=0, verify=None)
+    result = dict(changed=False, cutover=None, state=None, operations=[], frozen=0, restored=0, acl_fixed=0, verify=None,
+                  freeze_proof=None, write_outage=None, write_outage_estimate=None)
     if params['drain_timeout'] <= 0:
         module.fail_json(msg='drain_timeout must be a positive number of seconds', **result)
     if params['freeze_source'] and params['state'] == 'rolled_back':
@@ -203,7 +244,8 @@ def main():
                 module.fail_json(msg='%s: create it with zookeeper.migration.zk_sync_task first (tasks: %s)'
                                      % (message, ', '.join(sorted(store.list_tasks())) or 'none'), **result)
             engine = Cutover(store, name, credentials=credentials,
-                             options=CutoverOptions(drain_timeout=params['drain_timeout'], verify=params['verify']))
+                             options=CutoverOptions(drain_timeout=params['drain_timeout'], verify=params['verify'],
+                                                    allow_shared_identity=params['allow_shared_identity']))
             try:
                 if params['state'] == 'completed':
                     outcome = engine.complete(freeze_source=params['freeze_source'], check_mode=module.check_mode)
@@ -215,7 +257,8 @@ def main():
                 record = store.get_cutover(name)
                 result.update(changed=bool(engine.operations), cutover=record, state=record['state'] if record else None,
                               operations=engine.operations, verify=exc.report or engine.result.get('verify'),
-                              frozen=engine.result['frozen'], restored=engine.result['restored'], acl_fixed=engine.result['acl_fixed'])
+                              frozen=engine.result['frozen'], restored=engine.result['restored'], acl_fixed=engine.result['acl_fixed'],
+                              freeze_proof=engine.result['freeze_proof'], write_outage=engine.result['write_outage'])
                 module.fail_json(msg='Cutover failed: %s' % exc, error=exc.to_dict(), **result)
     for warning in outcome.pop('warnings'):
         module.warn(warning)

@@ -107,6 +107,7 @@ class CutoverEnv(object):
         self.src = client_factory(source, auth_data=[('digest', '%s:%s' % MIGRATOR)])
         self.dst = client_factory(destination, auth_data=[('digest', '%s:%s' % MIGRATOR)])
         self.src_app = client_factory(source, auth_data=[('digest', '%s:%s' % APP)])
+        self.dst_app = client_factory(destination, auth_data=[('digest', '%s:%s' % APP)])
         self.holder = client_factory(source)
         self.control_client = client_factory(destination)
         self.root = '/zkm' + re.sub(r'[^A-Za-z0-9_.-]+', '-', base)
@@ -224,26 +225,55 @@ def test_complete_with_freeze_then_rollback_after_completion(env):
     assert again['changed'] is False and again['operations'] == []
     assert env.store.get_cutover(env.task) == record
 
-    # rollback after completion: source ACLs exactly as before, sync from the destination to the source
+    # the cutover proved its freeze and measured the write outage
+    assert result['freeze_proof']['probed'] is True and result['freeze_proof']['other_identity_can_write'] is False
+    assert result['freeze_proof']['migrator_bypasses_acls'] is False
+    assert result['write_outage']['seconds'] > 0 and record['details']['write_outage'] == result['write_outage']
+    assert planned_outage(env)['seconds'] > 0
+
+    # rollback after completion, the mirror of the cutover: the destination (the truth) is synced back, frozen,
+    # drained and verified; the task stops; only then is the source thawed
     env.dst.set(env.app + '/config/key-04', b'written on the destination after the cutover')
+    env.dst.create(env.app + '/config/made-on-destination', b'new', acl=[
+        ACL(READ, Id('world', 'anyone')), make_digest_acl(APP[0], APP[1], all=True), make_digest_acl(MIGRATOR[0], MIGRATOR[1], all=True)])
     planned = env.cutover().rollback(check_mode=True)
-    assert planned['changed'] is True and planned['restored'] == len(migrated)
-    assert all_acls(env.src, env.app) == frozen
+    assert planned['changed'] is True and planned['restored'] == len(migrated) and planned['frozen'] == len(migrated) + 1
+    assert all_acls(env.src, env.app) == frozen and env.store.get_task(env.task)['state'] == 'stopped'
+    destination_original = all_acls(env.dst, env.app)
     rolled = env.cutover().rollback()
-    assert rolled['changed'] is True and rolled['restored'] == len(migrated)
-    assert all_acls(env.src, env.app) == original
+    assert rolled['changed'] is True, rolled
+    # when it returns, every write made on the destination is on the source, which has its original ACLs back
+    assert env.src.get(env.app + '/config/key-04')[0] == b'written on the destination after the cutover'
+    assert env.src.get(env.app + '/config/made-on-destination')[0] == b'new'
+    thawed = all_acls(env.src, env.app)
+    assert dict((path, thawed[path]) for path in migrated) == dict((path, original[path]) for path in migrated)
+    assert thawed[env.app + '/config/made-on-destination'] == destination_original[env.app + '/config/made-on-destination']
+    assert rolled['verify']['in_sync'] is True and rolled['freeze_proof']['other_identity_can_write'] is False
+    assert rolled['write_outage']['seconds'] > 0
     record = env.store.get_cutover(env.task)
     assert record['state'] == 'rolled_back' and record['direction_after_cutover'] == 'destination_to_source'
-    assert record['completed_at'] and record['source_frozen'] is False
+    assert record['completed_at'] and record['source_frozen'] is False and record['details']['rollback']['state'] == 'completed'
     assert env.store.load_saved_acls(env.task) == {}
-    assert env.store.get_task(env.task)['state'] == 'running'
-    wait_for(lambda: env.src.get(env.app + '/config/key-04')[0] == b'written on the destination after the cutover', timeout=30,
-             what='the destination write to reach the source')
-    status = wait_streaming(env.store, env.task, timeout=30)
-    assert status['details']['direction'] == 'destination_to_source'
-    assert env.cutover().rollback()['changed'] is False
+    # the destination is frozen now, its originals saved for a decommission or a later restore
+    assert env.store.load_saved_acls(env.task, side='destination') == dict(
+        (path, destination_original[path]) for path in persistent_paths(env.dst, env.app))
+    with pytest.raises(NoAuthError):
+        env.dst_app.set(env.app + '/config/key-01', b'a late write on the destination')
+    assert env.store.get_task(env.task)['state'] == 'stopped'
+    # a client write on the source after the rollback survives: nothing syncs over it any more
+    env.src_app.set(env.app + '/config/key-01', b'written on the source after the rollback')
+    again = env.cutover().rollback()
+    assert again['changed'] is False, again
+    wait_for(lambda: (env.store.get_status(env.task) or {}).get('phase') in ('stopped', 'cut_over'), timeout=15,
+             what='the daemon to stop the task')
+    assert env.src.get(env.app + '/config/key-01')[0] == b'written on the source after the rollback'
     with pytest.raises(ConfigError, match='rolled back'):
         env.cutover().complete()
+
+
+def planned_outage(env):
+    """The check-mode estimate of a second freeze (the task is cut over, so plan a rollback instead)."""
+    return env.cutover().rollback(check_mode=True)['write_outage_estimate']
 
 
 def test_interrupted_cutover_rolled_back_before_completion(env, monkeypatch):
@@ -317,13 +347,13 @@ def test_failed_final_verification_aborts_and_restores(env, monkeypatch):
     env.daemon('d1')
     env.in_sync()
     original = all_acls(env.src, env.app)
-    real_verify = Cutover._final_verify
+    real_verify = Cutover._verify_trees
 
-    def verify_after_a_stray_write(self, source_client, destination_client, *args):
+    def verify_after_a_stray_write(self, reference_client, copy_client, *args):
         # a client writes to the destination while the task is paused: the verification must catch it
-        destination_client.set(env.app + '/config/key-03', b'stray write on the destination')
-        return real_verify(self, source_client, destination_client, *args)
-    monkeypatch.setattr(Cutover, '_final_verify', verify_after_a_stray_write)
+        copy_client.set(env.app + '/config/key-03', b'stray write on the destination')
+        return real_verify(self, reference_client, copy_client, *args)
+    monkeypatch.setattr(Cutover, '_verify_trees', verify_after_a_stray_write)
     with pytest.raises(CutoverError) as failed:
         env.cutover().complete(freeze_source=True)
     monkeypatch.undo()

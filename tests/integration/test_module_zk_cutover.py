@@ -16,7 +16,7 @@ from kazoo.exceptions import NoAuthError
 
 from tests.integration.ansible_runner import run_playbook
 from tests.integration.test_cutover_engine import CREDENTIALS, CutoverEnv, all_acls, cleanup_daemons, frozen_expected, persistent_paths
-from tests.integration.sync_support import persistent_tree, wait_for, wait_streaming
+from tests.integration.sync_support import persistent_tree
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,8 @@ def test_zk_cutover_completed_with_freeze(env):
     assert done['verify']['in_sync'] is True and done['verify']['acl_checked'] is True
     assert done['diff']['before'] == {} and done['diff']['after']['state'] == 'completed'
     assert done['operations'][-1] == 'stop task %s and record the cutover as completed' % env.task
-    assert done['msg'] == 'task %s cut over (source frozen)' % env.task
+    assert done['msg'].startswith('task %s cut over (source frozen; writes refused for ' % env.task), done['msg']
+    assert done['write_outage']['seconds'] > 0 and done['freeze_proof']['other_identity_can_write'] is False
     # the last write made it; the source is frozen, the destination kept the original ACLs
     assert env.dst.get(env.app + '/config/key-02')[0] == b'last write before the cutover'
     assert persistent_tree(env.dst, env.app) == persistent_tree(env.src, env.app)
@@ -133,10 +134,11 @@ def test_zk_cutover_rolled_back_restores_source_acls_exactly(env):
     assert rolled['state'] == 'rolled_back' and rolled['restored'] == len(migrated)
     assert rolled['diff']['before']['state'] == 'completed' and rolled['diff']['after']['state'] == 'rolled_back'
     assert all_acls(env.src, env.base) == before          # exactly: same entries, same order, on every node
+    # the write made on the destination is on the source when the module returns, not some time later
+    assert env.src.get(env.app + '/config/key-06')[0] == b'written on the destination'
     record = env.store.get_cutover(env.task)
     assert record['direction_after_cutover'] == 'destination_to_source' and record['source_frozen'] is False
     assert env.store.load_saved_acls(env.task) == {}
+    assert sorted(env.store.load_saved_acls(env.task, side='destination')) == migrated
     assert run.task('Roll back again')['changed'] is False
-    wait_for(lambda: env.src.get(env.app + '/config/key-06')[0] == b'written on the destination', timeout=30,
-             what='the destination write to reach the source')
-    assert wait_streaming(env.store, env.task)['details']['direction'] == 'destination_to_source'
+    assert env.store.get_task(env.task)['state'] == 'stopped'

@@ -6,10 +6,12 @@
 import json
 
 import pytest
+from hypothesis import assume, given, strategies as st
 
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.zookeeper.migration.plugins.module_utils import _cutover
+from ansible_collections.zookeeper.migration.plugins.module_utils import _freeze
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError
 from ansible_collections.zookeeper.migration.plugins.modules import zk_cutover
 
@@ -41,11 +43,11 @@ def test_control_is_required(capsys):
 
 def test_frozen_acl_keeps_read_and_adds_the_migrator_session():
     original = ((31, 'world', 'anyone'), (7, 'digest', 'app:h='), (4, 'ip', '10.0.0.1'), (1, 'sasl', 'reader'))
-    assert _cutover.frozen_acl(original) == ((1, 'world', 'anyone'), (1, 'digest', 'app:h='), (1, 'sasl', 'reader'), (31, 'auth', ''))
+    assert _freeze.frozen_acl(original) == ((1, 'world', 'anyone'), (1, 'digest', 'app:h='), (1, 'sasl', 'reader'), (31, 'auth', ''))
     # no entry can read: only the migrator keeps access
-    assert _cutover.frozen_acl(((6, 'world', 'anyone'),)) == ((31, 'auth', ''),)
+    assert _freeze.frozen_acl(((6, 'world', 'anyone'),)) == ((31, 'auth', ''),)
     # duplicates collapse
-    assert _cutover.frozen_acl(((3, 'world', 'anyone'), (1, 'world', 'anyone'))) == ((1, 'world', 'anyone'), (31, 'auth', ''))
+    assert _freeze.frozen_acl(((3, 'world', 'anyone'), (1, 'world', 'anyone'))) == ((1, 'world', 'anyone'), (31, 'auth', ''))
 
 
 def test_destination_acl_adds_the_migrator_only_with_grant_migrator():
@@ -54,6 +56,32 @@ def test_destination_acl_adds_the_migrator_only_with_grant_migrator():
     assert _cutover.destination_acl(original, 'grant_migrator', (MIGRATOR,)) == ((1, 'world', 'anyone'), MIGRATOR)
     assert _cutover.destination_acl(original + (MIGRATOR,), 'grant_migrator', (MIGRATOR,)) == original + (MIGRATOR,)
     assert _cutover.destination_acl(original, 'grant_migrator', None) == original
+
+
+ENTRY = st.tuples(st.sampled_from([1, 3, 7, 31]), st.sampled_from(['world', 'digest', 'sasl', 'ip']), st.sampled_from(['anyone', 'a:x=', 'b']))
+
+
+@given(original=st.lists(ENTRY, max_size=4, unique=True).map(tuple), migrator=st.lists(ENTRY, min_size=1, max_size=2, unique=True).map(tuple))
+def test_a_rollback_gives_the_source_back_the_acl_it_had(original, migrator):
+    """source_acl_from_destination inverts destination_acl: a round trip through grant_migrator returns the original."""
+    assume(original)
+    synced = _cutover.destination_acl(original, 'grant_migrator', migrator)
+    assert _cutover.source_acl_from_destination(synced, 'grant_migrator', migrator, original) == original
+    assert _cutover.source_acl_from_destination(synced, 'verbatim', migrator, original) == synced
+
+
+def test_a_node_made_on_the_destination_loses_only_the_migrator_grant():
+    acl = ((1, 'world', 'anyone'), MIGRATOR)
+    assert _cutover.source_acl_from_destination(acl, 'grant_migrator', (MIGRATOR,), None) == ((1, 'world', 'anyone'),)
+    # an ACL that names only the migrator is kept rather than emptied (ZooKeeper refuses an empty ACL)
+    assert _cutover.source_acl_from_destination((MIGRATOR,), 'grant_migrator', (MIGRATOR,), None) == (MIGRATOR,)
+
+
+def test_the_outage_estimate_grows_with_the_read_time():
+    small = _cutover.estimate_outage(10, 0.1, settle=1.0)
+    large = _cutover.estimate_outage(1000, 10.0, settle=1.0)
+    assert small['seconds'] == pytest.approx(sum(small['parts'].values()), abs=0.01)
+    assert large['seconds'] > small['seconds'] and large['nodes'] == 1000 and set(large['parts']) == {'freeze', 'drain', 'verify'}
 
 
 class FakeVerifyResult(object):
@@ -96,4 +124,4 @@ def test_options_are_checked():
 
 def test_acl_conversions_keep_the_order():
     entries = ((1, 'world', 'anyone'), (31, 'digest', 'a:b='))
-    assert _cutover.acl_tuples(_cutover.kazoo_acl(entries)) == entries
+    assert _cutover.acl_tuples(_freeze.kazoo_acl(entries)) == entries
