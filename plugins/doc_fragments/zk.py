@@ -109,6 +109,7 @@ options:
           ca_file:
             description:
               - PEM file of the certificate authorities that sign the servers' certificates.
+              - When given, only these are trusted; when omitted, the system's certificate authorities are.
             type: path
           cert_file:
             description:
@@ -133,9 +134,35 @@ options:
             default: true
           check_hostname:
             description:
-              - Also check that the server certificate names the host connected to.
+              - Check that the server certificate names the host connected to (a DNS name, or an IP
+                address, which only matches an IP subjectAltName of the certificate).
+              - When omitted, on whenever O(control.tls.verify) is on. Set V(false) only for servers
+                whose certificates name other hosts; the certificate is still verified.
+              - V(true) needs O(control.tls.verify).
             type: bool
-            default: false
+      allow_open_acl:
+        description:
+          - Allow an open control store. By default the control store fails closed, and an
+            unauthenticated control session (no O(control.auth), and no TLS client certificate), a
+            server that refuses the ACL naming the session's identity, or control znodes that
+            grant world:anyone more than O(control.world_read) allows are errors.
+          - With V(true) these are accepted with a warning, and control znodes are created with
+            world:anyone ALL when the session has no identity. Anyone who reaches the control
+            ensemble can then change or remove registrations, tasks and fences. Only for tests
+            and throwaway setups.
+        type: bool
+        default: false
+      world_read:
+        description:
+          - Let anyone (world:anyone) read the control znodes the store creates, for monitoring
+            without credentials.
+          - Off by default. The control znodes list every synced path (the baseline) and hold the
+            saved source ACLs of a cutover, with their digest hashes, which ZooKeeper itself only
+            shows to clients with ADMIN permission.
+          - With V(false), existing control znodes that world:anyone may read are refused
+            (unless O(control.allow_open_acl)).
+        type: bool
+        default: false
   credentials:
     description:
       - Secrets keyed by credential name, usually fed from Ansible Vault variables
@@ -217,6 +244,7 @@ options:
       ca_file:
         description:
           - PEM file of the certificate authorities that sign the servers' certificates.
+          - When given, only these are trusted; when omitted, the system's certificate authorities are.
           - Registrations store the path; it must exist at the same path on every daemon host.
         type: path
       cert_file:
@@ -240,6 +268,15 @@ options:
           - Verify the server certificate against the certificate authorities.
         type: bool
         default: true
+      check_hostname:
+        description:
+          - Check that the server certificate names the host connected to (a DNS name, or an IP
+            address, which only matches an IP subjectAltName of the certificate).
+          - When omitted, on whenever O(tls.verify) is on. Set V(false) only for servers whose
+            certificates name other hosts; the certificate is still verified.
+          - Registrations store it; the sync daemons connect with the same setting.
+          - V(true) needs O(tls.verify).
+        type: bool
 '''
 
     ACTION_GROUP = r'''

@@ -25,13 +25,17 @@ A note on digest authentication: ZooKeeper accepts *any* digest credential at
 connect time. The server just derives the identity ``user:base64(sha1(user:password))``
 from what the client sends, so a wrong password is not an error until the
 client touches a znode whose ACL wants the right identity, which then fails
-with NoAuth. ``connect(..., auth_check_path=...)`` reads a path the identity
-must be able to read to surface a wrong password at connect time, and
-``translate_error()`` words NoAuth so that a wrong password is the first thing
-an operator checks. SASL authentication, by contrast, fails at connect.
+with NoAuth. ``prove_identity()`` shows a password right or wrong from what
+the cluster knows of it (its superDigest user, ACLs naming the user);
+``connect(..., auth_check_path=...)`` reads a path the identity must be able
+to read to surface a wrong password at connect time, and ``translate_error()``
+words NoAuth so that a wrong password is the first thing an operator checks.
+SASL authentication, by contrast, fails at connect.
 """
 
+import base64
 import contextlib
+import hashlib
 import os
 import re
 import select
@@ -91,6 +95,8 @@ _SASL_MECHANISMS = ('DIGEST-MD5', 'GSSAPI')
 _TRUE_STRINGS = ('true', 'yes', 'on', '1')
 _FALSE_STRINGS = ('false', 'no', 'off', '0')
 _HOST_RE = re.compile(r'^[A-Za-z0-9_.\-]+$')
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_HOSTNAME_MISMATCH_CODES = (62, 64)
 
 
 # --------------------------------------------------------------------------
@@ -311,7 +317,7 @@ class TlsSpec(object):
     __slots__ = ('enabled', 'ca_file', 'cert_file', 'key_file', 'key_password', 'credential', 'verify', 'check_hostname')
 
     def __init__(self, enabled=False, ca_file=None, cert_file=None, key_file=None, key_password=None, credential=None,
-                 verify=True, check_hostname=False):
+                 verify=True, check_hostname=None):
         self.enabled = enabled
         self.ca_file = ca_file
         self.cert_file = cert_file
@@ -319,7 +325,8 @@ class TlsSpec(object):
         self.key_password = key_password
         self.credential = credential
         self.verify = verify
-        self.check_hostname = check_hostname
+        # Host names are checked whenever the certificate is verified, unless turned off explicitly.
+        self.check_hostname = verify if check_hostname is None else check_hostname
 
     @classmethod
     def from_dict(cls, data, credentials, what):
@@ -337,7 +344,8 @@ class TlsSpec(object):
         else:
             enabled = _as_bool(data.get('enabled'), what + '.enabled')
         verify = True if data.get('verify') is None else _as_bool(data.get('verify'), what + '.verify')
-        check_hostname = False if data.get('check_hostname') is None else _as_bool(data.get('check_hostname'), what + '.check_hostname')
+        # On by default wherever the certificate is verified (it needs verify): off only when asked for.
+        check_hostname = verify if data.get('check_hostname') is None else _as_bool(data.get('check_hostname'), what + '.check_hostname')
         if bool(cert_file) != bool(key_file):
             raise ConfigError('%s: cert_file and key_file go together (a client certificate needs its key)' % what)
         if check_hostname and not verify:
@@ -367,15 +375,23 @@ class TlsSpec(object):
                 raise ConfigError('%s.%s %s is not readable by this process' % (what, key, path))
 
     def ssl_context(self):
-        """An ``ssl.SSLContext`` set up the way kazoo sets up its own."""
+        """The ``ssl.SSLContext`` of every TLS connection to the cluster (sessions and four-letter words).
+
+        Unlike kazoo's own set-up, the system's CAs are trusted only when no
+        ``ca_file`` is given: with one, a server certificate must chain up to
+        it. Host names are checked (``check_hostname``) against the DNS or IP
+        subjectAltNames of the certificate; an IP address only matches an
+        iPAddress SAN.
+        """
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.options |= ssl.OP_NO_SSLv2
         context.options |= ssl.OP_NO_SSLv3
-        context.load_default_certs(ssl.Purpose.SERVER_AUTH)
-        context.check_hostname = self.check_hostname
-        context.verify_mode = ssl.CERT_REQUIRED if self.verify else ssl.CERT_NONE
         if self.ca_file:
             context.load_verify_locations(self.ca_file)
+        else:
+            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+        context.check_hostname = self.check_hostname
+        context.verify_mode = ssl.CERT_REQUIRED if self.verify else ssl.CERT_NONE
         if self.cert_file and self.key_file:
             context.load_cert_chain(certfile=self.cert_file, keyfile=self.key_file, password=self.key_password)
         return context
@@ -562,8 +578,14 @@ def _describe_ssl_error(exc, tls=None):
     has_client_cert = tls is not None and bool(tls.cert_file)
     if isinstance(exc, ssl.SSLCertVerificationError) or 'CERTIFICATE_VERIFY_FAILED' in upper:
         detail = getattr(exc, 'verify_message', None) or reason or text
-        return ('TLS handshake failed: the server certificate was not accepted (%s); check tls.ca_file'
-                ' (and tls.check_hostname)' % detail)
+        if getattr(exc, 'verify_code', None) in _HOSTNAME_MISMATCH_CODES or 'MISMATCH' in detail.upper():
+            return ('TLS handshake failed: host name mismatch, the server certificate was not issued for the host name or'
+                    ' address this connection uses (%s). Connect with a name the certificate lists (its subjectAltNames;'
+                    ' an IP address only matches an IP SAN), or set tls.check_hostname: false to skip this check (the'
+                    ' certificate is still verified against tls.ca_file)' % detail)
+        where = 'tls.ca_file (when it is given, only it is trusted)' if tls is not None and tls.ca_file else \
+            'tls.ca_file (without it, the system\'s CAs are trusted)'
+        return 'TLS handshake failed: the server certificate was not accepted (%s); check %s' % (detail, where)
     if 'CERTIFICATE_REQUIRED' in upper or (not has_client_cert and ('BAD_CERTIFICATE' in upper or 'HANDSHAKE_FAILURE' in upper)):
         return 'TLS rejected by the server: it requires a client certificate (set tls.cert_file and tls.key_file)'
     if 'WRONG_VERSION_NUMBER' in upper or 'UNKNOWN_PROTOCOL' in upper:
@@ -845,6 +867,43 @@ def _check_runtime(spec):
                           % spec.name, cluster=spec.name)
 
 
+def _tls_connection_factory(client, tls):
+    """Make ``client`` open its TLS connections with ``tls.ssl_context()`` instead of kazoo's own context.
+
+    kazoo 2.11 (``kazoo.handlers.utils.create_tcp_connection``) builds a new
+    context per connection that always trusts the system's CAs as well as
+    ``ca`` and takes ``check_hostname`` as given. The handler's
+    ``create_connection`` (used for sessions, the read-write server search
+    and ``client.command``) is replaced on this client's own handler by one
+    that wraps the socket with our context: only ``ca_file`` when given, host
+    names checked by default. Plain connections go to kazoo unchanged.
+    """
+    from kazoo.handlers import utils as kazoo_handler_utils
+
+    handler = client.handler
+    original = handler.create_connection
+    context = tls.ssl_context()
+
+    def create_connection(address, hostname=None, timeout=None, use_ssl=False, **_ignored):
+        if not use_ssl:
+            return original(address, hostname=hostname, timeout=timeout, use_ssl=False)
+        if timeout is None:
+            timeout = socket.getdefaulttimeout()
+        infos = socket.getaddrinfo(address[0], address[1], 0, socket.SOCK_STREAM)
+        raw = socket.socket(infos[0][0], socket.SOCK_STREAM)
+        try:
+            conn = context.wrap_socket(raw, server_hostname=hostname or address[0])
+            conn.settimeout(timeout)
+            conn.connect(address)
+        except BaseException:
+            raw.close()
+            raise
+        kazoo_handler_utils._set_default_tcpsock_options(socket, conn)  # pylint: disable=protected-access
+        return conn
+
+    handler.create_connection = create_connection
+
+
 def connect(spec, credentials=None, fast_select=True, connection_retry=None, logger=None, auth_check_path=None,
             create_chroot=False, handler=None):
     """A started ``KazooClient`` for ``spec`` (a ``ClusterSpec`` or a dict).
@@ -876,6 +935,11 @@ def connect(spec, credentials=None, fast_select=True, connection_retry=None, log
         raise ConfigError('cluster %s: kazoo refused the settings: %s' % (spec.name, exc), cluster=spec.name)
     if fast_select and hasattr(select, 'poll') and handler is None:
         client.handler.select = _poll_select
+    if spec.tls.enabled:
+        if handler is not None:
+            raise ConfigError('cluster %s: TLS connections need the client\'s own handler (no handler argument)' % spec.name,
+                              cluster=spec.name)
+        _tls_connection_factory(client, spec.tls)
     try:
         _start_and_check(client, spec, auth_check_path, create_chroot)
     except BaseException:
@@ -936,6 +1000,8 @@ def check_identity(client, path, spec=None):
         client.get(path)
         client.get_acls(path)
     except kazoo_exceptions.NoAuthError:
+        if spec is not None and spec.auth is not None and spec.auth.scheme == 'digest':
+            prove_identity(client, spec)    # raises "wrong password for user X" where the cluster shows it
         who = spec.auth.describe() if spec is not None and spec.auth is not None else 'an anonymous connection'
         hint = ''
         if spec is not None and spec.auth is not None and spec.auth.scheme == 'digest':
@@ -944,6 +1010,106 @@ def check_identity(client, path, spec=None):
         raise AuthFailedError('%s may not read %s on cluster %s%s' % (who, path, cluster, hint), path=path, cluster=cluster)
     except Exception as exc:  # pylint: disable=broad-except
         raise translate_error(exc, path=path, cluster=cluster)
+
+
+#: How many znodes ``prove_identity`` looks at, at most, for ACL entries naming the user.
+IDENTITY_SCAN_LIMIT = 2000
+_PERM_ADMIN = 16
+
+
+def digest_id(username, password):
+    """The ``user:base64(sha1(user:password))`` id ZooKeeper derives from a digest credential (what ACLs hold)."""
+    digest = hashlib.sha1(('%s:%s' % (username, password)).encode('utf-8')).digest()
+    return '%s:%s' % (username, base64.b64encode(digest).decode('ascii'))
+
+
+def _wrong_password(spec, path, detail):
+    credential = ' (credential %r)' % spec.auth.credential if spec.auth.credential else ''
+    return AuthFailedError('wrong password for user %s%s on cluster %s: %s at %s, and this password does not give that identity. '
+                           'ZooKeeper accepts any digest password at connect time and refuses it only on access, so a wrong '
+                           'password shows later as missing permissions (for example "lacks ADMIN permission")'
+                           % (spec.auth.username, credential, spec.name, detail, path), path=path, cluster=spec.name)
+
+
+def prove_identity(client, spec, limit=IDENTITY_SCAN_LIMIT, skip=()):
+    """Show that the digest password of ``spec`` is the one the cluster knows for its user, or raise ``AuthFailedError``.
+
+    ZooKeeper accepts any digest password at connect time: the session just
+    gets the identity ``user:base64(sha1(user:password))``. What the cluster
+    knows of the right password is in the ACLs that name the user, and in
+    its superDigest setting. So:
+
+    * whoAmI (ZooKeeper >= 3.7) listing the ``super`` scheme: the password is
+      the superDigest user's: proven;
+    * a znode whose ACL names ``digest:<user>:<hash>``, walked breadth-first
+      from the root (of the chroot) over at most ``limit`` znodes, leaving out
+      ``/zookeeper`` and the paths in ``skip`` (and what is below them): the
+      same hash as ours proves the password; the hash hidden (``<user>:x``,
+      what ZooKeeper 3.6+ shows sessions without ADMIN) in an entry that
+      grants ADMIN means the password is wrong (that identity would have had
+      ADMIN and seen the hash); another hash, seen through some other grant,
+      means it is wrong unless another znode proves it. (A znode this
+      session may neither read nor administer shows no ACL, so no evidence.)
+
+    Raises ``AuthFailedError`` ("wrong password for user X ...") on a wrong
+    password. Returns ``{'status': 'proven' | 'unproven' | 'not_applicable',
+    'detail': text}``: ``unproven`` when nothing on the cluster names the
+    user (a new cluster, or a user no ACL names) and it is not the super
+    user; ``not_applicable`` without digest authentication (SASL refuses a
+    wrong password at connect). Never includes a secret or a hash.
+    """
+    spec = ClusterSpec.from_dict(spec)
+    if spec.auth is None or spec.auth.scheme != 'digest':
+        return {'status': 'not_applicable', 'detail': 'no digest authentication (SASL refuses wrong credentials at connect)'}
+    username = spec.auth.username
+    ours = digest_id(username, spec.auth.password)
+    prefix = username + ':'
+    identities = _protocol.who_am_i(client)
+    if identities and any(scheme == 'super' for scheme, _user in identities):
+        return {'status': 'proven', 'detail': 'the server recognises user %s as its superDigest user' % username}
+    skipped = set(['/zookeeper'] if not client.chroot else [])
+    skipped.update(skip or ())
+    other_hash = None
+    queue = ['/']
+    seen = 0
+    while queue and seen < limit:
+        batch, queue = queue[:limit - seen], queue[limit - seen:]
+        seen += len(batch)
+        pending = [(path, client.get_acls_async(path), client.get_children_async(path)) for path in batch]
+        for path, acl_result, children_result in pending:
+            try:
+                acl = acl_result.get(timeout=spec.session_timeout)[0]
+            except (kazoo_exceptions.NoAuthError, kazoo_exceptions.NoNodeError):
+                acl = []
+            except Exception as exc:  # pylint: disable=broad-except
+                raise translate_error(exc, path=path, cluster=spec.name)
+            try:
+                children = children_result.get(timeout=spec.session_timeout)
+            except (kazoo_exceptions.NoAuthError, kazoo_exceptions.NoNodeError):
+                children = []
+            except Exception as exc:  # pylint: disable=broad-except
+                raise translate_error(exc, path=path, cluster=spec.name)
+            for entry in acl:
+                if entry.id.scheme != 'digest' or not entry.id.id.startswith(prefix):
+                    continue
+                if entry.id.id == ours:
+                    return {'status': 'proven', 'detail': 'the ACL of %s names this identity' % path}
+                if entry.id.id == prefix + 'x':
+                    # Hidden because this session lacks ADMIN here, which the right identity would have had.
+                    if entry.perms & _PERM_ADMIN:
+                        raise _wrong_password(spec, path, 'an ACL entry grants user %s ADMIN' % username)
+                elif other_hash is None:
+                    other_hash = path
+            for child in sorted(children):
+                child_path = path.rstrip('/') + '/' + child
+                if child_path not in skipped:
+                    queue.append(child_path)
+    if other_hash is not None:
+        raise _wrong_password(spec, other_hash, 'an ACL entry names user %s with another password' % username)
+    scope = 'the first %d znodes' % limit if queue else 'the cluster'
+    return {'status': 'unproven',
+            'detail': 'no ACL in %s names user %s, and the server does not report it as its superDigest user: the password '
+                      'cannot be proven here (ZooKeeper accepts any digest password at connect time)' % (scope, username)}
 
 
 def _raise_unreachable(client, spec):
@@ -1146,6 +1312,9 @@ def _client_tls(client):
     """The TLS settings a connected kazoo client uses, as a ``TlsSpec``."""
     if not getattr(client, 'use_ssl', False):
         return TlsSpec()
+    spec = getattr(client, _SPEC_ATTR, None)
+    if spec is not None:
+        return spec.tls
     return TlsSpec(enabled=True, ca_file=client.ca, cert_file=client.certfile, key_file=client.keyfile,
                    key_password=client.keyfile_password, verify=client.verify_certs, check_hostname=client.check_hostname)
 

@@ -354,7 +354,7 @@ def normalize_cluster(record, error=ConfigError):
 
     Fields: ``name``, ``hosts`` (list of ``host:port`` or a connect string),
     ``chroot``, ``connect_timeout`` and ``session_timeout`` (seconds),
-    ``tls`` {enabled, ca_file, cert_file, key_file, verify, credential},
+    ``tls`` {enabled, ca_file, cert_file, key_file, verify, check_hostname (default: verify), credential},
     ``auth`` {scheme: none|digest|sasl, username, credential}, ``description``.
     Never a secret: a key that looks like one is refused with a pointer to
     credentials.
@@ -396,9 +396,15 @@ def normalize_cluster(record, error=ConfigError):
         'cert_file': tls_fields.get('cert_file', 'str', default=None, nullable=True),
         'key_file': tls_fields.get('key_file', 'str', default=None, nullable=True),
         'verify': tls_fields.get('verify', 'bool', default=True),
+        'check_hostname': tls_fields.get('check_hostname', 'bool', default=None, nullable=True),
         'credential': tls_fields.get('credential', 'str', default=None, nullable=True),
     }
     tls_fields.finish()
+    if tls['check_hostname'] is None:
+        # Host names are checked wherever certificates are verified, unless a registration turns it off.
+        tls['check_hostname'] = tls['verify']
+    elif tls['check_hostname'] and not tls['verify']:
+        raise error('%s: tls.check_hostname needs tls.verify (a host name is only checked in a verified certificate)' % where)
     if bool(tls['cert_file']) != bool(tls['key_file']):
         raise error('%s: tls.cert_file and tls.key_file go together (a client certificate needs its key)' % where)
     if not tls['enabled'] and any(tls[k] for k in ('ca_file', 'cert_file', 'key_file', 'credential')):

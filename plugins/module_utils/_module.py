@@ -26,7 +26,7 @@ import contextlib
 import copy
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib, remove_values
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ClusterUnreachableError, ZkMigrationError
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import (
@@ -78,13 +78,13 @@ def auth_spec(sasl_details=True):
     return spec
 
 
-def tls_spec(check_hostname=True):
+def tls_spec():
     """Argument spec of a ``tls`` dict.
 
-    Cluster registrations have no ``check_hostname`` field, so the options of
-    a cluster to register leave it out (``check_hostname=False``).
+    ``check_hostname`` has no default: unset, it follows ``verify`` (host
+    names are checked whenever the certificate is verified).
     """
-    spec = dict(
+    return dict(
         enabled=dict(type='bool'),
         ca_file=dict(type='path'),
         cert_file=dict(type='path'),
@@ -92,10 +92,8 @@ def tls_spec(check_hostname=True):
         key_password=dict(type='str', no_log=True),
         credential=dict(type='str'),
         verify=dict(type='bool', default=True),
+        check_hostname=dict(type='bool'),
     )
-    if check_hostname:
-        spec['check_hostname'] = dict(type='bool', default=False)
-    return spec
 
 
 def cluster_connection_spec():
@@ -106,7 +104,7 @@ def cluster_connection_spec():
         session_timeout=dict(type='float', default=DEFAULT_SESSION_TIMEOUT),
         connect_timeout=dict(type='float', default=DEFAULT_CONNECT_TIMEOUT),
         auth=dict(type='dict', options=auth_spec(sasl_details=False)),
-        tls=dict(type='dict', options=tls_spec(check_hostname=False)),
+        tls=dict(type='dict', options=tls_spec()),
     )
 
 
@@ -122,6 +120,8 @@ def control_option_spec():
             connect_timeout=dict(type='float', default=DEFAULT_CONNECT_TIMEOUT),
             auth=dict(type='dict', options=auth_spec()),
             tls=dict(type='dict', options=tls_spec()),
+            allow_open_acl=dict(type='bool', default=False),
+            world_read=dict(type='bool', default=False),
         ),
     )
 
@@ -146,14 +146,14 @@ def prune_empty(value):
 
 
 def drop_defaults_only(spec_dict, key, defaults):
-    """Remove ``spec_dict[key]`` when it only holds the values ``defaults`` gives.
+    """Remove ``spec_dict[key]`` when every value it holds is the one ``defaults`` gives.
 
-    ``tls: {verify: true, check_hostname: false}`` (what Ansible makes of an
-    unset ``tls`` with defaults applied) means "no TLS settings".
+    ``tls: {verify: true}`` (what Ansible makes of an unset ``tls`` with
+    defaults applied) means "no TLS settings".
     """
     value = spec_dict.get(key)
-    if isinstance(value, dict) and all(value.get(name) == default for name, default in defaults.items()) \
-            and set(value) <= set(defaults):
+    if isinstance(value, dict) and set(value) <= set(defaults) \
+            and all(value[name] == defaults[name] for name in value):
         del spec_dict[key]
     return spec_dict
 
@@ -170,7 +170,7 @@ def cluster_spec_from_options(options, name=None):
         if options.get(key) is not None:
             spec[key] = copy.deepcopy(options[key])
     spec = prune_empty(spec)
-    drop_defaults_only(spec, 'tls', {'verify': True, 'check_hostname': False})
+    drop_defaults_only(spec, 'tls', {'verify': True, 'check_hostname': True})
     if 'auth' in spec and set(spec['auth']) == {'scheme'}:
         # Only the default scheme: no authentication asked for.
         del spec['auth']
@@ -332,6 +332,10 @@ class ZkMigrationModule(AnsibleModule):
         for name in self._raw_cluster_options:
             keep.update(secrets_in(self.params.get(name)))
         self.no_log_values.difference_update(public - keep)
+
+    def warn(self, warning):
+        """``AnsibleModule.warn`` with every ``no_log`` value masked (warnings are not masked by Ansible itself)."""
+        super(ZkMigrationModule, self).warn(remove_values(warning, self.no_log_values))
 
     def _log_invocation(self):
         # AnsibleModule logs the invocation from __init__, before our own

@@ -132,6 +132,7 @@ OP_CREATE_CONTAINER = 19
 OP_CREATE_TTL = 21
 OP_MULTI_READ = 22
 OP_ADD_WATCH = 106
+OP_WHO_AM_I = 107
 OP_ERROR = -1
 
 # CreateMode flags.
@@ -459,6 +460,36 @@ class RemoveWatches(object):
         return 'RemoveWatches(%r, type=%d)' % (self.path, self.watcher_type)
 
 
+class WhoAmI(object):
+    """whoAmI (opcode 107, ZooKeeper >= 3.7): no request body; the answer is WhoAmIResponse
+    {vector<ClientInfo {authScheme, user}>}, the identities the session authenticated as.
+
+    A digest identity shows as ``('digest', user)`` (no hash); a session that
+    authenticated as the server's superDigest user also shows ``('super', '')``.
+    """
+
+    __slots__ = ()
+    type = OP_WHO_AM_I
+
+    @staticmethod
+    def serialize():
+        return b''
+
+    @staticmethod
+    def deserialize(buffer, offset):
+        count = _INT.unpack_from(buffer, offset)[0]
+        offset += _INT.size
+        identities = []
+        for _index in range(max(count, 0)):
+            scheme, offset = read_string(buffer, offset)
+            user, offset = read_string(buffer, offset)
+            identities.append((scheme, user or ''))
+        return identities
+
+    def __repr__(self):
+        return 'WhoAmI()'
+
+
 def _call_async(client, request):
     async_result = client.handler.async_result()
     client._call(request, async_result)  # pylint: disable=protected-access
@@ -590,6 +621,36 @@ def _probe(client, name, request):
         supported = False
     caps[name] = supported
     return supported
+
+
+def who_am_i(client):
+    """The identities the session of ``client`` authenticated as, ``[(scheme, user)]``; None when the server cannot say.
+
+    Sends whoAmI (ZooKeeper >= 3.7) once per client: an older server refuses
+    the opcode (3.4/3.5 close the connection; this returns once the client
+    works again), which is remembered and answered with None from then on.
+    """
+    _require_kazoo()
+    caps = getattr(client, _CAPS_ATTR, None)
+    if caps is None:
+        caps = {}
+        setattr(client, _CAPS_ATTR, caps)
+    if caps.get('who_am_i') is False:
+        return None
+    for _attempt in range(2):
+        drops_before = _drop_count(client)
+        try:
+            identities = _call_async(client, WhoAmI()).get(timeout=_CAPABILITY_PROBE_TIMEOUT)
+        except UnimplementedError:
+            _settle_after_refusal(client, drops_before)
+            break
+        except ConnectionLoss:
+            _settle_after_refusal(client, drops_before)
+            continue
+        caps['who_am_i'] = True
+        return identities
+    caps['who_am_i'] = False
+    return None
 
 
 def supports_multi_read(client):

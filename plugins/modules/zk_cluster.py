@@ -17,6 +17,14 @@ description:
   - Before registering, connects to the cluster and returns its server version and
     the mode of each member (standalone, leader, follower, observer). An unreachable
     cluster fails the task with the reason for each member, and nothing is registered.
+  - With digest authentication, it also proves the password, which ZooKeeper itself accepts
+    whatever it is at connect time. The password is proven when the server reports the user as
+    its superDigest user (ZooKeeper 3.7 or later) or when an ACL in the tree names the user with
+    the same password hash; a wrong password fails the task with C(wrong password for user X)
+    when an ACL naming the user shows it (the hash hidden from this identity in an entry that
+    grants ADMIN, or another hash). When nothing on the
+    cluster names the user, the password cannot be proven and the task warns
+    (RV(cluster.identity)). At most 2000 znodes are looked at.
   - With O(summarize), also walks the tree and returns its subtrees with their counts
     of persistent and ephemeral znodes and bytes, marking those that are mostly
     ephemeral (service registrations, locks, which this method does not migrate;
@@ -167,6 +175,14 @@ cluster:
       description: What the server supports, found by trying the operations (multiRead, persistent watches).
       type: dict
       sample: {"multi_read": true, "persistent_watches": true}
+    identity:
+      description:
+        - Whether the digest password was proven, with O(check_connectivity). C(status) is V(proven),
+          V(unproven) (nothing on the cluster names the user; a warning says so) or V(not_applicable)
+          (no digest authentication); C(detail) says how. A wrong password fails the task instead.
+      type: dict
+      returned: with O(check_connectivity)
+      sample: {"status": "proven", "detail": "the server recognises user super as its superDigest user"}
 registration:
   description: The registration as stored (or as it would be stored in check mode). Never holds a secret.
   returned: when O(state=present)
@@ -176,7 +192,7 @@ registration:
     hosts: [zk1.example.com:2181]
     chroot: null
     auth: {scheme: digest, username: null, credential: legacy-super}
-    tls: {enabled: false, verify: true, ca_file: null, cert_file: null, key_file: null, credential: null}
+    tls: {enabled: false, verify: true, check_hostname: true, ca_file: null, cert_file: null, key_file: null, credential: null}
     session_timeout: 10.0
     connect_timeout: 10.0
     description: null
@@ -243,6 +259,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._client import
     connected,
     member_status,
     probe_capabilities,
+    prove_identity,
 )
 from ansible_collections.zookeeper.migration.plugins.module_utils._control import normalize_cluster
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError
@@ -274,7 +291,8 @@ def registration_record(params):
         if enabled is None:
             enabled = any(files) or bool(tls.get('credential'))
         record['tls'] = {'enabled': enabled, 'ca_file': tls.get('ca_file'), 'cert_file': tls.get('cert_file'),
-                         'key_file': tls.get('key_file'), 'verify': tls.get('verify'), 'credential': tls.get('credential')}
+                         'key_file': tls.get('key_file'), 'verify': tls.get('verify'), 'check_hostname': tls.get('check_hostname'),
+                         'credential': tls.get('credential')}
         if tls.get('key_password') and not tls.get('credential') and enabled:
             raise ConfigError('tls: a registration names the credential holding the key passphrase (tls.credential); '
                               'tls.key_password alone cannot be stored')
@@ -332,9 +350,10 @@ def add_unreadable(summary, unreadable):
     return summary
 
 
-def inspect_cluster(spec, summarize, control_root):
-    """Connect, read the members' modes and capabilities, and summarize the tree when asked."""
+def inspect_cluster(spec, summarize, control_root, prove=True):
+    """Connect, prove the digest password (``prove``), read the members' modes and capabilities, and summarize the tree when asked."""
     with connected(spec) as client:
+        identity = prove_identity(client, spec) if prove else None
         capabilities = probe_capabilities(client)
         summary = None
         if summarize:
@@ -365,6 +384,8 @@ def inspect_cluster(spec, summarize, control_root):
         'unreachable': unreachable,
         'capabilities': {'multi_read': capabilities.multi_read, 'persistent_watches': capabilities.persistent_watches},
     }
+    if identity is not None:
+        info['identity'] = identity
     return info, summary
 
 
@@ -409,8 +430,10 @@ def main():
         result['cluster'] = {'name': record['name'], 'hosts': record['hosts'], 'chroot': record['chroot']}
         if params['check_connectivity'] or params['summarize']:
             spec = connection_spec(params, record, credentials)
-            info, summary = inspect_cluster(spec, params['summarize'], root)
+            info, summary = inspect_cluster(spec, params['summarize'], root, prove=params['check_connectivity'])
             result['cluster'] = info
+            if info.get('identity', {}).get('status') == 'unproven':
+                module.warn('cluster %s: %s' % (record['name'], info['identity']['detail']))
             for address, reason in sorted(info['unreachable'].items()):
                 module.warn('cluster %s: member %s did not answer (%s); the cluster is reachable through the other members'
                             % (record['name'], address, reason))

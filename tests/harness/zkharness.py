@@ -20,6 +20,7 @@ import atexit
 import base64
 import glob
 import hashlib
+import ipaddress
 import json
 import os
 import random
@@ -200,8 +201,24 @@ def _run_tool(cmd, cwd):
         raise HarnessError('%s failed: %s' % (cmd[0], result.stdout[-2000:]))
 
 
-def make_tls_material(directory, host='127.0.0.1'):
+def _is_ip_address(host):
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def make_tls_material(directory, host='127.0.0.1', client_host=None):
     """Create a CA, a server and a client certificate (PEM) plus PKCS12 stores for the server.
+
+    The server certificate is issued for ``host``: its CN, and a
+    subjectAltName of type IP for an address (clients checking host names
+    match an IP address only against IP SANs) or DNS for a name, plus
+    ``DNS:localhost``. A ``host`` other than the address clients connect to
+    makes a certificate that fails host-name checks. The client certificate
+    names ``client_host`` (default: ``host`` when it is an address, else
+    127.0.0.1), the address clients connect from, for servers that check it.
 
     Returns a dict of paths: ca_file, server_keystore, truststore, cert_file,
     key_file (client), and the keystore password.
@@ -209,9 +226,12 @@ def make_tls_material(directory, host='127.0.0.1'):
     os.makedirs(directory, exist_ok=True)
     paths = {name: os.path.join(directory, name) for name in (
         'ca.key', 'ca.pem', 'server.key', 'server.csr', 'server.pem', 'server.p12',
-        'client.key', 'client.csr', 'client.pem', 'trust.p12', 'san.cnf')}
-    with open(paths['san.cnf'], 'w') as handle:
-        handle.write('subjectAltName=IP:%s,DNS:localhost\n' % host)
+        'client.key', 'client.csr', 'client.pem', 'trust.p12', 'server-san.cnf', 'client-san.cnf')}
+    if client_host is None:
+        client_host = host if _is_ip_address(host) else '127.0.0.1'
+    for role, name in (('server', host), ('client', client_host)):
+        with open(paths['%s-san.cnf' % role], 'w') as handle:
+            handle.write('subjectAltName=%s:%s,DNS:localhost\n' % ('IP' if _is_ip_address(name) else 'DNS', name))
 
     def run(*cmd):
         _run_tool(list(cmd), directory)
@@ -222,7 +242,7 @@ def make_tls_material(directory, host='127.0.0.1'):
         run('openssl', 'req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=%s' % (host if role == 'server' else 'zk-harness-client'),
             '-keyout', paths['%s.key' % role], '-out', paths['%s.csr' % role])
         run('openssl', 'x509', '-req', '-in', paths['%s.csr' % role], '-CA', paths['ca.pem'], '-CAkey', paths['ca.key'],
-            '-CAcreateserial', '-days', '2', '-extfile', paths['san.cnf'], '-out', paths['%s.pem' % role])
+            '-CAcreateserial', '-days', '2', '-extfile', paths['%s-san.cnf' % role], '-out', paths['%s.pem' % role])
     run('openssl', 'pkcs12', '-export', '-in', paths['server.pem'], '-inkey', paths['server.key'], '-name', 'server',
         '-out', paths['server.p12'], '-passout', 'pass:%s' % KEYSTORE_PASSWORD)
     run('keytool', '-importcert', '-noprompt', '-alias', 'ca', '-file', paths['ca.pem'], '-keystore', paths['trust.p12'],
@@ -425,7 +445,7 @@ class ZkCluster(object):
 
     def __init__(self, name, size=1, version='3.8', base_dir=None, bind='127.0.0.1', tick_time=500,
                  min_session_timeout=None, max_session_timeout=60000, digest_auth=False, tls=False,
-                 tls_client_auth='need', extended_types=False, container_check_ms=None, jute_maxbuffer=0xfffff,
+                 tls_client_auth='need', tls_cert_host=None, extended_types=False, container_check_ms=None, jute_maxbuffer=0xfffff,
                  heap='512m', jvm_flags=TEST_JVM_FLAGS, extra_config=None, system_properties=None, track_processes=True):
         if version not in ('3.8', '3.4'):
             raise HarnessError('unknown ZooKeeper version %r (3.8 or 3.4)' % version)
@@ -455,7 +475,9 @@ class ZkCluster(object):
         self.base_dir = base_dir or tempfile.mkdtemp(prefix='zkharness-%s-' % name)
         self.directory = os.path.join(self.base_dir, name)
         os.makedirs(self.directory, exist_ok=True)
-        self.tls_material = make_tls_material(os.path.join(self.directory, 'tls'), bind) if tls else None
+        # The server certificate names the bind address unless ``tls_cert_host`` names another host.
+        self.tls_cert_host = tls_cert_host or bind
+        self.tls_material = make_tls_material(os.path.join(self.directory, 'tls'), self.tls_cert_host) if tls else None
         self.nodes = []
         for myid in range(1, size + 1):
             node_dir = os.path.join(self.directory, 'node%d' % myid)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 from kazoo.protocol.states import KazooState
-from kazoo.security import make_digest_acl
+from kazoo.security import ACL, Id, Permissions, make_digest_acl
 
 from ansible_collections.zookeeper.migration.plugins.module_utils import _client
 from ansible_collections.zookeeper.migration.plugins.module_utils import _errors as errors
@@ -129,6 +129,49 @@ def test_digest_auth_bad_password(zk_auth, zk_path):
         assert client.get(zk_path)[0] == b'locked'
 
 
+def test_prove_identity_tells_a_wrong_digest_password(zk_auth, zk_path, zk_client_factory):
+    admin = zk_client_factory(zk_auth)
+    admin.create(zk_path + '/shared/cfg', b'1', makepath=True)
+    admin.create(zk_path + '/admin-only', b'2')
+    # world may read /shared; the migrator administers it; /admin-only grants the migrator READ alone
+    admin.set_acls(zk_path + '/shared', [ACL(Permissions.READ, Id('world', 'anyone')), make_digest_acl('mig', 'right', all=True)])
+    admin.set_acls(zk_path + '/admin-only', [ACL(Permissions.ALL, Id('world', 'anyone'))])
+    base = {'name': 'digest', 'hosts': zk_auth.host_list, 'chroot': zk_path}
+
+    def spec(user, password):
+        return dict(base, auth={'scheme': 'digest', 'username': user, 'password': password})
+
+    with _client.connected(spec('mig', 'right')) as client:
+        assert _client.prove_identity(client, spec('mig', 'right')) == {'status': 'proven', 'detail': 'the ACL of /shared names this identity'}
+    with _client.connected(spec('mig', 'wrong')) as client:
+        with pytest.raises(errors.AuthFailedError) as info:
+            _client.prove_identity(client, spec('mig', 'wrong'))
+    message = str(info.value)
+    assert message.startswith('wrong password for user mig on cluster digest: an ACL entry grants user mig ADMIN at /shared')
+    assert 'right' not in message     # no secret (nor hash) in the message
+    # another hash for the user, visible through a wider grant: wrong unless another znode proves it
+    admin.set_acls(zk_path + '/admin-only', [ACL(Permissions.ALL, Id('world', 'anyone')), make_digest_acl('mig', 'older', all=True)])
+    admin.set_acls(zk_path + '/shared', [ACL(Permissions.ALL, Id('world', 'anyone'))])
+    with _client.connected(spec('mig', 'wrong')) as client:
+        with pytest.raises(errors.AuthFailedError, match='names user mig with another password at /admin-only'):
+            _client.prove_identity(client, spec('mig', 'wrong'))
+    # the superDigest user is proven by the server itself (whoAmI); a wrong super password is just another user
+    with _client.connected(spec(zk_auth.super_user, zk_auth.super_password)) as client:
+        assert _client.prove_identity(client, spec(zk_auth.super_user, zk_auth.super_password))['status'] == 'proven'
+    with _client.connected(spec(zk_auth.super_user, 'not-super')) as client:
+        assert _client.prove_identity(client, spec(zk_auth.super_user, 'not-super'))['status'] == 'unproven'
+    assert _client.prove_identity(None, base)['status'] == 'not_applicable'
+
+
+def test_prove_identity_on_34_without_whoami(zk_34, zk_path):
+    spec = dict(zk_34.client_spec(), auth={'scheme': 'digest', 'username': 'u', 'password': 'p'}, chroot=None)
+    with _client.connected(spec) as client:
+        client.ensure_path(zk_path)
+        client.create(zk_path + '/x', b'1', acl=[make_digest_acl('u', 'p', all=True)])
+        assert _client.prove_identity(client, spec)['status'] == 'proven'   # 3.4 does not know whoAmI: ACLs still prove it
+        assert client.get(zk_path + '/x')[0] == b'1'                         # and the client works on
+
+
 def test_sasl_without_library_is_a_config_error(zk_auth):
     spec = {'hosts': zk_auth.host_list, 'auth': {'scheme': 'sasl', 'username': 'u', 'password': 'secret-value'}}
     if _client.PURESASL_AVAILABLE:
@@ -160,6 +203,68 @@ def test_tls_wrong_ca_is_a_clear_error(zk_tls, tmp_path):
         _client.connect(spec)
     reason = info.value.failures[zk_tls.host_list[0]]
     assert 'TLS handshake failed' in reason and 'certificate' in reason and 'ca_file' in reason
+
+
+def _other_ca(tmp_path):
+    other_ca = str(tmp_path / 'other-ca.pem')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+                    '-subj', '/CN=some-other-ca', '-keyout', str(tmp_path / 'other-ca.key'), '-out', other_ca],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return other_ca
+
+
+def test_tls_checks_host_names_by_default(zk_cluster_factory, zk_path):
+    """A server certificate issued for another host name is refused unless check_hostname is turned off."""
+    cluster = zk_cluster_factory('tls-other-name', tls=True, tls_cert_host='zk.example.invalid')
+    member = cluster.host_list[0]
+    spec = dict(cluster.client_spec(), connect_timeout=3)
+    assert 'check_hostname' not in spec['tls']      # the default
+    with pytest.raises(errors.ClusterUnreachableError) as info:
+        _client.connect(spec)
+    reason = info.value.failures[member]
+    assert 'host name mismatch' in reason and 'tls.check_hostname' in reason
+    assert 'host name mismatch' in str(info.value)
+    # Four-letter words over TLS follow the same rules.
+    tls = _client.ClusterSpec.from_dict(spec).tls
+    with pytest.raises(errors.ClusterUnreachableError) as info:
+        _client.four_letter_word(member, 'srvr', tls=tls)
+    assert 'host name mismatch' in str(info.value)
+    # Turned off explicitly, the certificate is still verified against the CA, and both work.
+    relaxed = dict(spec, tls=dict(spec['tls'], check_hostname=False))
+    with _client.connected(relaxed) as client:
+        client.create(zk_path, b'name not checked', makepath=True)
+        assert client.get(zk_path)[0] == b'name not checked'
+        assert _client.probe_capabilities(client).server_mode == 'standalone'
+    assert 'Mode: standalone' in _client.four_letter_word(member, 'srvr', tls=_client.ClusterSpec.from_dict(relaxed).tls)
+    assert list(_client.member_modes(relaxed).values()) == ['standalone']
+
+
+def test_tls_host_name_check_passes_for_the_right_address(zk_tls):
+    """The harness certificate carries an IP subjectAltName for the address clients use: checked and accepted."""
+    spec = _client.ClusterSpec.from_dict(zk_tls.client_spec())
+    assert spec.tls.check_hostname is True
+    with _client.connected(spec) as client:
+        assert client.exists('/') is not None
+    assert 'Mode: standalone' in _client.four_letter_word(zk_tls.host_list[0], 'srvr', tls=spec.tls)
+
+
+def test_tls_ca_file_is_the_only_trust_anchor(zk_tls, tmp_path, monkeypatch):
+    """With ca_file, a server certificate signed by a CA not in it is refused even when the system trusts that CA."""
+    # The system's trust store (OpenSSL reads SSL_CERT_FILE) now holds the CA that signed the server's certificate.
+    monkeypatch.setenv('SSL_CERT_FILE', zk_tls.ca_file)
+    monkeypatch.delenv('SSL_CERT_DIR', raising=False)
+    system_trust = zk_tls.client_spec()
+    del system_trust['tls']['ca_file']
+    with _client.connected(system_trust) as client:      # no ca_file: the system's CAs are trusted
+        assert client.exists('/') is not None
+    only_other = dict(zk_tls.client_spec(), connect_timeout=2)
+    only_other['tls']['ca_file'] = _other_ca(tmp_path)
+    with pytest.raises(errors.ClusterUnreachableError) as info:
+        _client.connect(only_other)
+    reason = info.value.failures[zk_tls.host_list[0]]
+    assert 'certificate was not accepted' in reason and 'only it is trusted' in reason
+    with pytest.raises(errors.ClusterUnreachableError):
+        _client.four_letter_word(zk_tls.host_list[0], 'srvr', tls=_client.ClusterSpec.from_dict(only_other).tls)
 
 
 def test_tls_without_client_certificate(zk_tls):

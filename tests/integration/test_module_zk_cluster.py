@@ -128,7 +128,7 @@ def test_zk_cluster_sequence(zk_source, zk_dest, zk_auth, zk_tls, zk_client_fact
     assert tls['cluster']['members'][zk_tls.host_list[0]]['mode'] == 'standalone'
     assert read_record(control, control_root + '/clusters/tls')['tls'] == {
         'enabled': True, 'ca_file': zk_tls.ca_file, 'cert_file': zk_tls.cert_file, 'key_file': zk_tls.key_file,
-        'verify': True, 'credential': None}
+        'verify': True, 'check_hostname': True, 'credential': None}
 
     # a chroot: the summary is relative to it
     chrooted = run.task('Register source seen through a chroot')
@@ -231,3 +231,58 @@ def test_zk_cluster_shows_credential_fields_but_no_secret_and_summarizes_around_
     assert subtrees['/services']['unreadable'] == 0 and subtrees['/services']['kind'] == 'persistent'
     assert summary['suggested_paths'] == ['/services']
     assert any('/config/private' in warning and 'READ' in warning for warning in registered.get('warnings', [])), registered
+
+
+def test_zk_cluster_proves_digest_passwords(zk_auth, zk_client_factory, zk_path):
+    """ZooKeeper takes any digest password at connect; registration shows a wrong one before a sync task would."""
+    from kazoo.security import ACL, Id, Permissions, make_digest_acl
+
+    admin = zk_client_factory(zk_auth)          # the superDigest identity
+    data = zk_path + '/data'
+    # Configuration that every application reads and the migration identity administers.
+    admin.create(data + '/config/db', b'db:5432', makepath=True)
+    admin.set_acls(data + '/config', [ACL(Permissions.READ, Id('world', 'anyone')),
+                                      make_digest_acl(MIGRATOR_USER, MIGRATOR_PASSWORD, all=True)])
+    wrong_password = 'not-the-migrator-password'
+    control_root = zk_path + '/control'
+    extra_vars = {
+        'control': {'hosts': zk_auth.host_list, 'root': control_root, 'auth': {'credential': 'super'}},
+        'credentials': {
+            'migrator': {'type': 'digest', 'username': MIGRATOR_USER, 'password': MIGRATOR_PASSWORD},
+            'migrator-wrong': {'type': 'digest', 'username': MIGRATOR_USER, 'password': wrong_password},
+            'super': {'type': 'digest', 'username': zk_auth.super_user, 'password': zk_auth.super_password},
+            'nobody': {'type': 'digest', 'username': 'nobody-named', 'password': 'whatever'},
+        },
+        'auth_hosts': zk_auth.host_list,
+        'chroot': data,
+    }
+    run = run_playbook('zk_cluster_identity.yml', extra_vars=extra_vars)
+    assert run.rc == 0, run.output()
+    control = zk_client_factory(zk_auth)
+
+    for name in ('Register with a wrong password', 'Check mode register with a wrong password'):
+        wrong = run.task(name)
+        assert wrong['failed'] is True, wrong
+        assert wrong['msg'].startswith('Authentication or authorization failed: wrong password for user %s' % MIGRATOR_USER), wrong['msg']
+        assert 'ADMIN' in wrong['msg'] and '/config' in wrong['msg']
+    assert control.exists(control_root + '/clusters/wrong') is None
+
+    right = run.task('Register with the right password')
+    assert right['changed'] is True and not right.get('warnings')
+    assert right['cluster']['identity']['status'] == 'proven'
+    assert '/config' in right['cluster']['identity']['detail']
+
+    superuser = run.task('Register the superDigest user')
+    assert superuser['cluster']['identity'] == {
+        'status': 'proven', 'detail': 'the server recognises user %s as its superDigest user' % zk_auth.super_user}
+
+    unknown = run.task('Register a user no ACL names')
+    assert unknown['changed'] is True and unknown['cluster']['identity']['status'] == 'unproven'
+    assert any('cannot be proven' in warning and 'nobody-named' in warning for warning in unknown['warnings'])
+
+    unchecked = run.task('Register with a wrong password without connecting')
+    assert unchecked['changed'] is True and 'identity' not in unchecked['cluster']
+
+    for secret in (MIGRATOR_PASSWORD, wrong_password, zk_auth.super_password):
+        assert secret not in run.stdout + run.stderr
+        assert secret not in json.dumps(run.results)

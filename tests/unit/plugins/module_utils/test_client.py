@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of _client: ClusterSpec validation and redaction, srvr parsing, error translation."""
 
+import subprocess
+
 import pytest
 from kazoo import exceptions as ke
 from kazoo.handlers.threading import KazooTimeoutError
@@ -182,9 +184,30 @@ def test_tls_defaults_and_enabled_inference():
     assert ClusterSpec.from_dict({'hosts': ['a'], 'tls': {'ca_file': '/ca.pem'}}).tls.enabled is True
     assert ClusterSpec.from_dict({'hosts': ['a'], 'tls': {'enabled': False, 'ca_file': '/ca.pem'}}).tls.enabled is False
     spec = ClusterSpec.from_dict({'hosts': ['a'], 'tls': {'enabled': True}})
-    assert (spec.tls.verify, spec.tls.check_hostname) == (True, False)
+    # Host names are checked by default wherever the certificate is verified.
+    assert (spec.tls.verify, spec.tls.check_hostname) == (True, True)
     args = spec.kazoo_args()
-    assert args['use_ssl'] is True and args['verify_certs'] is True
+    assert args['use_ssl'] is True and args['verify_certs'] is True and args['check_hostname'] is True
+    # Without verification there is no host name to check; turning it off needs no verify change.
+    assert ClusterSpec.from_dict({'hosts': ['a'], 'tls': {'enabled': True, 'verify': False}}).tls.check_hostname is False
+    assert ClusterSpec.from_dict({'hosts': ['a'], 'tls': {'enabled': True, 'check_hostname': False}}).tls.check_hostname is False
+    assert _client.TlsSpec(enabled=True).check_hostname is True
+
+
+def test_tls_context_trusts_only_the_ca_file(tmp_path):
+    """With ca_file, the system's CAs are not loaded (kazoo's own set-up always loads them)."""
+    import ssl
+    system = _client.TlsSpec(enabled=True).ssl_context()
+    assert system.check_hostname is True and system.verify_mode == ssl.CERT_REQUIRED
+    ca_file = tmp_path / 'ca.pem'
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+                    '-subj', '/CN=only-this-ca', '-keyout', str(tmp_path / 'ca.key'), '-out', str(ca_file)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    context = _client.TlsSpec(enabled=True, ca_file=str(ca_file)).ssl_context()
+    assert [ca['subject'] for ca in context.get_ca_certs()] == [((('commonName', 'only-this-ca'),),)]
+    assert context.check_hostname is True
+    relaxed = _client.TlsSpec(enabled=True, ca_file=str(ca_file), check_hostname=False).ssl_context()
+    assert relaxed.check_hostname is False and relaxed.verify_mode == ssl.CERT_REQUIRED
 
 
 @pytest.mark.parametrize('tls, fragment', [

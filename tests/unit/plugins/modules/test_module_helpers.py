@@ -49,7 +49,7 @@ def test_cluster_spec_from_options_leaves_out_defaults_only_tls_and_auth():
         'auth': {'scheme': 'digest', 'username': None, 'password': None, 'credential': None, 'mechanism': None,
                  'service': None, 'principal': None},
         'tls': {'enabled': None, 'ca_file': None, 'cert_file': None, 'key_file': None, 'key_password': None,
-                'credential': None, 'verify': True, 'check_hostname': False},
+                'credential': None, 'verify': True, 'check_hostname': None},
     }
     spec = _module.cluster_spec_from_options(options, name='control')
     assert spec == {'hosts': ['127.0.0.1:2181'], 'session_timeout': 10.0, 'connect_timeout': 10.0, 'name': 'control'}
