@@ -881,7 +881,17 @@ def _client_is_authenticated(client):
     return bool(getattr(client, 'auth_data', None) or getattr(client, 'sasl_options', None) or getattr(client, 'use_ssl', False))
 
 
-def control_acl(client, identity=None, acl=None, world_readable=True):
+UNAUTHENTICATED_CONTROL = ('the control session is not authenticated, so the control store could only be created open '
+                           '(world:anyone ALL): anyone who reaches the control ensemble could change or remove cluster '
+                           'registrations, tasks and fences. Configure control.auth (digest or SASL; sync_daemon_control.auth '
+                           'for the daemons), or set control.allow_open_acl: true to run an open control store knowingly')
+REFUSED_AUTH_ACL = ('the server refused the control ACL (ALL for the identities this session authenticated as) at %s: '
+                    'the session has no identity the server accepts in an ACL (for example TLS without a client '
+                    'certificate the server maps to an x509 identity). Configure control.auth (digest or SASL), or set '
+                    'control.allow_open_acl: true to create the control znodes open (world:anyone ALL) knowingly')
+
+
+def control_acl(client, identity=None, acl=None, world_readable=False, allow_open_acl=False):
     """The ACL put on every znode the control plane creates, and whether it is open.
 
     - ``acl`` given: used as is (see ``parse_acl_option``).
@@ -890,9 +900,11 @@ def control_acl(client, identity=None, acl=None, world_readable=True):
     - otherwise, for an authenticated client (digest, SASL or TLS): ALL for the
       identities the session authenticated with (ZooKeeper's ``auth`` scheme, so
       no password is needed to build it).
-    - an unauthenticated client: open (world ALL) and the open flag set.
-    ``world_readable`` adds world READ (records hold no secrets; monitoring
-    and ``zk_sync_info`` can then read without credentials).
+    - an unauthenticated client: ``ConfigError`` (the store fails closed),
+      unless ``allow_open_acl``: then open (world ALL) and the open flag set.
+    ``world_readable`` adds world READ. Off by default: the baseline lists
+    every synced path and the saved source ACLs of a cutover hold digest
+    hashes that ZooKeeper itself shows only to clients with ADMIN.
     Returns ``(acl_list, is_open)``.
     """
     _require_kazoo()
@@ -906,36 +918,80 @@ def control_acl(client, identity=None, acl=None, world_readable=True):
         entries = [ACL(Permissions.ALL, Id(scheme, ident))]
     elif _client_is_authenticated(client):
         entries = [ACL(Permissions.ALL, Id('auth', ''))]
-    else:
+    elif allow_open_acl:
         return list(OPEN_ACL_UNSAFE), True
+    else:
+        raise ConfigError(UNAUTHENTICATED_CONTROL)
     if world_readable:
         entries.append(ACL(Permissions.READ, Id('world', 'anyone')))
     return entries, False
 
 
+def data_cluster_acl(client, acl=None):
+    """The ACL of the migration's own znodes on a data cluster (fences, journals): the migration identity only.
+
+    ALL for the identities the session authenticated as (no world READ); on a
+    cluster the migration reaches without authentication, open (world ALL),
+    the only ACL such a session can create and still change: such a cluster's
+    data is open to anyone anyway. Returns ``(acl_list, is_open)``.
+    """
+    return control_acl(client, acl=acl, world_readable=False, allow_open_acl=True)
+
+
 OPEN_ROOT_WARNING = ('the control root %s is open: the control client is not authenticated, so anyone who can reach '
-                     'the control ensemble can change cluster registrations and tasks. Configure digest or SASL auth '
-                     '(or an explicit acl) for the control ensemble.')
+                     'the control ensemble can change cluster registrations and tasks (control.allow_open_acl is set). '
+                     'Configure digest or SASL auth (or an explicit acl) for the control ensemble.')
+
+
+def world_access(acl, world_read=False):
+    """The permissions ``acl`` grants world:anyone beyond what ``world_read`` allows (READ), as letters; '' when none."""
+    allowed = Permissions.READ if world_read else 0
+    perms = 0
+    for entry in acl or ():
+        if entry.id.scheme == 'world' and entry.id.id == 'anyone':
+            perms |= entry.perms & ~allowed
+    return ''.join(letter for letter, name in _PERM_LETTERS if perms & getattr(Permissions, name))
 
 
 class _AclCreator(object):
-    """Creates znodes with the control ACL, falling back to an open ACL when the
-    server refuses an ``auth`` ACL (a TLS session without an x509 identity)."""
+    """Creates znodes with the control ACL. When the server refuses an ``auth``
+    ACL (a TLS session without an x509 identity), it switches to an open ACL
+    only with ``allow_open_acl``; otherwise that is an ``AuthFailedError``."""
 
-    def __init__(self, client, identity=None, acl=None, world_readable=True):
+    def __init__(self, client, identity=None, acl=None, world_readable=False, allow_open_acl=False):
         self.client = client
-        self.acl, self.open = control_acl(client, identity=identity, acl=acl, world_readable=world_readable)
+        self.acl, self.open = control_acl(client, identity=identity, acl=acl, world_readable=world_readable,
+                                          allow_open_acl=allow_open_acl)
         self._fallback_allowed = acl is None and identity is None
+        self._allow_open = allow_open_acl
         self.warnings = []
 
     def fall_back_open(self, path):
-        """After the server refused our ``auth`` ACL: switch to an open ACL if allowed; True if switched."""
+        """After the server refused our ``auth`` ACL: switch to an open ACL if allowed; True if switched.
+
+        Raises ``AuthFailedError`` when the ACL was ours to choose but an open one is not allowed.
+        """
         if not self._fallback_allowed or self.open:
             return False
+        if not self._allow_open:
+            raise AuthFailedError(REFUSED_AUTH_ACL % path, path=path)
         LOG.warning('the server refused an "auth" ACL at %s (the session has no authenticated identity): '
-                    'creating control znodes open', path)
+                    'creating control znodes open (allow_open_acl is set)', path)
         self.acl, self.open = list(OPEN_ACL_UNSAFE), True
         return True
+
+    def ensure_parents(self, path):
+        """Create the missing ancestors of ``path`` with this ACL (kazoo's ``ensure_path`` would create them open)."""
+        parent = posixpath.dirname(path)
+        missing = []
+        while parent not in ('/', '') and self.client.exists(parent) is None:
+            missing.append(parent)
+            parent = posixpath.dirname(parent)
+        for ancestor in reversed(missing):
+            try:
+                self.create(ancestor)
+            except kazoo_exceptions.NodeExistsError:
+                pass
 
     def create(self, path, value=b'', ephemeral=False, sequence=False, makepath=False):
         """``client.create`` with the control ACL."""
@@ -958,21 +1014,27 @@ class _AclCreator(object):
 class ControlStore(object):
     """Records of the control plane under ``root`` on a connected kazoo client.
 
-    ``identity``/``acl``/``world_readable`` choose the ACL of every znode the
-    store creates (see ``control_acl``). Reads and writes validate records;
+    ``identity``/``acl``/``world_read`` choose the ACL of every znode the
+    store creates (see ``control_acl``). The store fails closed: an
+    unauthenticated session, a refused ``auth`` ACL and control znodes that
+    grant world:anyone more than ``world_read`` allows (``check_acls``) are
+    errors unless ``allow_open_acl``. Reads and writes validate records;
     updates are compare-and-set on znode versions and retried on races, so two
     writers never lose each other's change. Write methods take ``dry_run`` and
     return a ``PutResult`` (changed, before, after) for idempotent modules.
     """
 
-    def __init__(self, client, root=DEFAULT_ROOT, identity=None, acl=None, world_readable=True,
+    def __init__(self, client, root=DEFAULT_ROOT, identity=None, acl=None, world_read=False, allow_open_acl=False,
                  max_node_bytes=DEFAULT_MAX_NODE_BYTES, cas_retries=DEFAULT_CAS_RETRIES):
         _require_kazoo()
         self.client = client
         self.root = normalize_root(root)
         self.max_node_bytes = int(max_node_bytes)
         self.cas_retries = int(cas_retries)
-        self._creator = _AclCreator(client, identity=identity, acl=acl, world_readable=world_readable)
+        self.world_read = bool(world_read)
+        self.allow_open_acl = bool(allow_open_acl)
+        self._creator = _AclCreator(client, identity=identity, acl=acl, world_readable=self.world_read,
+                                    allow_open_acl=self.allow_open_acl)
         self._layout_checked = False
         self._layout_lock = threading.Lock()
 
@@ -1069,9 +1131,7 @@ class ControlStore(object):
                 data, root_stat = self.client.get(self.root)
             except kazoo_exceptions.NoNodeError:
                 data = None
-                parent = posixpath.dirname(self.root)
-                if parent != '/':
-                    self.client.ensure_path(parent)
+                self._creator.ensure_parents(self.root)
                 try:
                     self._creator.create(self.root, marker)
                     changed = True
@@ -1095,12 +1155,73 @@ class ControlStore(object):
                 except kazoo_exceptions.NodeExistsError:
                     pass
             actual_acl, _acl_stat = self.client.get_acls(self.root)
+        warnings = self.check_acls()
         self._layout_checked = True
         is_open = acl_is_open(actual_acl)
-        warnings = [OPEN_ROOT_WARNING % self.root] if is_open else []
+        if is_open:
+            warnings.insert(0, OPEN_ROOT_WARNING % self.root)
         for warning in warnings:
             LOG.warning(warning)
         return {'root': self.root, 'changed': changed, 'open': is_open, 'acl': acl_to_list(actual_acl), 'warnings': warnings}
+
+    def control_paths(self):
+        """The control znodes whose ACLs ``check_acls`` looks at: the root, its children, theirs, and each task's children."""
+        paths = []
+
+        def children(path):
+            try:
+                return sorted(self.client.get_children(path))
+            except (kazoo_exceptions.NoNodeError, kazoo_exceptions.NoAuthError):
+                return []
+
+        with _zk(self.root, 'listing the control store'):
+            if self.client.exists(self.root) is None:
+                return paths
+            paths.append(self.root)
+            for child in children(self.root):
+                child_path = join_path(self.root, child)
+                paths.append(child_path)
+                for grandchild in children(child_path):
+                    node = join_path(child_path, grandchild)
+                    paths.append(node)
+                    if child == TASKS:
+                        paths.extend(join_path(node, name) for name in children(node))
+        return paths
+
+    def check_acls(self):
+        """Refuse a control store whose znodes grant world:anyone more than allowed; returns warnings.
+
+        Allowed: nothing, or READ with ``world_read``. Looks at the root, the
+        layout (``clusters``, ``tasks``, ``daemons``, ``fence``, ...), every
+        registration, task, daemon and fence under them and each task's
+        children (status, election, baseline, cutover). Anything wider
+        raises ``ConfigError`` listing the znodes and what world may do
+        there, unless ``allow_open_acl`` (then a warning). Znodes this
+        identity may not read the ACL of are left alone.
+        """
+        too_open = []
+        with _zk(self.root, 'checking the control store ACLs'):
+            for path in self.control_paths():
+                try:
+                    acl, _stat = self.client.get_acls(path)
+                except (kazoo_exceptions.NoNodeError, kazoo_exceptions.NoAuthError):
+                    continue
+                extra = world_access(acl, self.world_read)
+                if extra:
+                    too_open.append((path, extra))
+        if not too_open:
+            return []
+        listed = ', '.join('%s (world:anyone %s)' % item for item in too_open[:20])
+        if len(too_open) > 20:
+            listed += ' and %d more' % (len(too_open) - 20)
+        allowed = 'READ (control.world_read)' if self.world_read else 'nothing (control.world_read is off)'
+        if not self.allow_open_acl:
+            raise ConfigError('the control store under %s is open: %d control znode(s) grant world:anyone more than %s: %s. '
+                              'Anyone who reaches the control ensemble could read or change them (a znode made by someone else '
+                              'before the migration is suspect). Remove them or give them the migration identity\'s ACL, '
+                              'set control.world_read: true if world READ is wanted, or control.allow_open_acl: true to '
+                              'accept an open control store' % (self.root, len(too_open), allowed, listed), path=too_open[0][0])
+        return ['the control store under %s is open (control.allow_open_acl is set): %s' % (self.root, listed)]
 
     def _ensure_layout(self):
         if self._layout_checked:
@@ -1595,7 +1716,7 @@ class ControlStore(object):
 
     def election(self, task, daemon_id):
         """A ``TaskElection`` for ``task`` with the store's ACL."""
-        return TaskElection(self.client, self.root, task, daemon_id, acl=self.acl)
+        return TaskElection(self.client, self.root, task, daemon_id, acl=self.acl, allow_open_acl=self.allow_open_acl)
 
     def current_leader(self, task):
         """The daemon id leading ``task`` now, or None."""
@@ -1621,7 +1742,7 @@ class ControlStore(object):
 # Daemon registrations
 # ---------------------------------------------------------------------------
 
-def register_daemon(client, root, daemon_id, info, replace=False, acl=None, creator=None):
+def register_daemon(client, root, daemon_id, info, replace=False, acl=None, creator=None, allow_open_acl=False):
     """Register a live daemon as an ephemeral ``<root>/daemons/<id>``; returns its path.
 
     ``info`` holds the non-secret facts others read (hostname, pid, version,
@@ -1639,7 +1760,7 @@ def register_daemon(client, root, daemon_id, info, replace=False, acl=None, crea
     record['registered_at'] = time.time()
     data = encode_record(normalize_daemon_info(record))
     path = join_path(root, DAEMONS, daemon_id)
-    creator = creator or _AclCreator(client, acl=acl)
+    creator = creator or _AclCreator(client, acl=acl, allow_open_acl=allow_open_acl)
     for _attempt in range(DEFAULT_CAS_RETRIES):
         with _zk(path, 'registering the daemon'):
             try:
@@ -1714,7 +1835,10 @@ def bump_fence(client, root, task, leader=None, acl=None, control_epoch=None):
     The epoch is the fence znode's data version after our write, so every
     bump yields a larger one and writes checked against an older epoch fail.
     A new leader calls this on every cluster it writes to *before* writing.
-    The znode is created (with its parents, under the control ACL) if missing.
+    The znode is created (with its parents) if missing, with the migration
+    identity's ACL (``data_cluster_acl``: ALL for the session's identities,
+    no world access); a fence left by an earlier version with world access
+    gets that ACL on its next bump.
     Deleting a fence znode while daemons run would reset its epoch: don't.
 
     ``control_epoch`` (the leader's election sequence, which grows with every
@@ -1730,7 +1854,7 @@ def bump_fence(client, root, task, leader=None, acl=None, control_epoch=None):
     if control_epoch is not None:
         record['control_epoch'] = int(control_epoch)
     data = encode_record(record)
-    creator = _AclCreator(client, acl=acl)
+    creator = _AclCreator(client, acl=acl, allow_open_acl=True)
     with _zk(path, 'bumping the fence'):
         for _attempt in range(DEFAULT_CAS_RETRIES):
             try:
@@ -1743,9 +1867,11 @@ def bump_fence(client, root, task, leader=None, acl=None, control_epoch=None):
                     raise FencedError('task %r: a newer leader (control epoch %d > %d) has fenced this cluster; not bumping'
                                       % (task, recorded, control_epoch), path=path)
                 try:
-                    return client.set(path, data, version=stat.version).version
+                    epoch = client.set(path, data, version=stat.version).version
                 except (kazoo_exceptions.BadVersionError, kazoo_exceptions.NoNodeError):
                     continue
+                _close_world_access(client, creator, path)
+                return epoch
             _ensure_task_parents(client, creator, root, FENCE)
             try:
                 creator.create(path, data)
@@ -1762,12 +1888,24 @@ def _recorded_control_epoch(data):
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _close_world_access(client, creator, path):
+    """Give ``path`` the creator's ACL when it grants world:anyone access the creator's does not (best effort)."""
+    if creator.open:
+        return
+    try:
+        acl, stat = client.get_acls(path)
+        if world_access(acl) and not world_access(creator.acl):
+            client.set_acls(path, creator.acl, version=stat.aversion)
+    except (kazoo_exceptions.NoAuthError, kazoo_exceptions.BadVersionError, kazoo_exceptions.NoNodeError,
+            kazoo_exceptions.InvalidACLError) as exc:
+        LOG.warning('%s grants world:anyone access and its ACL could not be narrowed (%s)', path, type(exc).__name__)
+
+
 def _ensure_task_parents(client, creator, root, kind):
-    """Create ``<root>`` and ``<root>/<kind>`` on a data cluster (the control ACL)."""
+    """Create ``<root>`` and ``<root>/<kind>`` (and missing ancestors) on a data cluster with the creator's ACL."""
+    creator.ensure_parents(normalize_root(root))
     for parent in (normalize_root(root), join_path(normalize_root(root), kind)):
         try:
-            if posixpath.dirname(parent) != '/':
-                client.ensure_path(posixpath.dirname(parent))
             creator.create(parent)
         except kazoo_exceptions.NodeExistsError:
             pass
@@ -1782,7 +1920,7 @@ def ensure_journal(client, root, task, acl=None):
     """Create the journal parent of ``task`` on a data cluster if missing; returns its ACL (the entries get it too)."""
     _require_kazoo()
     path = journal_path(root, task)
-    creator = _AclCreator(client, acl=acl)
+    creator = _AclCreator(client, acl=acl, allow_open_acl=True)
     with _zk(path, 'creating the sync journal'):
         if client.exists(path) is None:
             _ensure_task_parents(client, creator, root, JOURNAL)
@@ -1907,14 +2045,14 @@ class TaskElection(object):
     contender and can serve as a control-plane epoch.
     """
 
-    def __init__(self, client, root, task, daemon_id, acl=None):
+    def __init__(self, client, root, task, daemon_id, acl=None, allow_open_acl=False):
         _require_kazoo()
         self.client = client
         self.root = normalize_root(root)
         self.task = check_name(task, 'task name')
         self.daemon_id = check_name(daemon_id, 'daemon id')
         self.path = election_path(self.root, self.task)
-        acl_list = acl if acl is not None else control_acl(client)[0]
+        acl_list = acl if acl is not None else control_acl(client, allow_open_acl=allow_open_acl)[0]
         self._lock = _TaskLock(_AclClient(client, acl_list), self.path, self.daemon_id)
         self.leadership_lost = threading.Event()
         self._listening = False

@@ -102,6 +102,8 @@ CONFIG_DEFAULTS = {
     'sync_journal': True,
 }
 CONFIG_KEYS = frozenset(['daemon_id', 'control'] + list(CONFIG_DEFAULTS))
+#: Settings of ``control`` that say how the control store is protected (``ControlStore`` options), not how to connect.
+CONTROL_ACL_KEYS = ('allow_open_acl', 'world_read')
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -152,6 +154,13 @@ def validate_config(raw, source='config'):
                           % source)
     record = dict(control)
     record.setdefault('name', 'control')
+    # How the control store is protected (not part of the connection): it fails closed unless allow_open_acl.
+    config['control_acl'] = {}
+    for key in CONTROL_ACL_KEYS:
+        value = record.pop(key, None)
+        if value is not None and not isinstance(value, bool):
+            raise ConfigError('%s: control.%s must be true or false, got %r' % (source, key, value))
+        config['control_acl'][key] = bool(value)
     try:
         config['control'] = _control.normalize_cluster(record)
     except ConfigError as exc:
@@ -733,7 +742,8 @@ class Daemon(object):
                 spec = cluster_connection(self.config['control'], self.credentials)
                 self.control_client = _client.connect(spec)
                 self.control_client.add_listener(self._control_state)
-                self.store = _control.ControlStore(self.control_client, self.config['root'])
+                # fails closed (ConfigError, the daemon exits) on an open control store unless control.allow_open_acl
+                self.store = _control.ControlStore(self.control_client, self.config['root'], **self.config['control_acl'])
                 self.store.ensure_root()
                 return True
             except ConfigError:
@@ -937,7 +947,13 @@ class Daemon(object):
 def _connect_store(config):
     credentials = load_credentials(config)
     client = _client.connect(cluster_connection(config['control'], credentials))
-    return client, _control.ControlStore(client, config['root'])
+    try:
+        store = _control.ControlStore(client, config['root'], **config['control_acl'])
+        store.check_acls()
+    except BaseException:
+        _client._stop_quietly(client)  # pylint: disable=protected-access
+        raise
+    return client, store
 
 
 def _fmt_age(timestamp):
@@ -1015,6 +1031,9 @@ def cmd_check_config(config, offline=False, out=None):
             exists = client.exists(config['root']) is not None
             lines.append('control ensemble: reachable (%s); control root %s %s' % (
                 ','.join(config['control']['hosts']), config['root'], 'exists' if exists else 'does not exist yet (created on first run)'))
+            # the daemon would refuse an unauthenticated session or an open control store: so does the check
+            for warning in _control.ControlStore(client, config['root'], **config['control_acl']).check_acls():
+                lines.append('warning: %s' % warning)
         finally:
             _client._stop_quietly(client)  # pylint: disable=protected-access
     out.write('\n'.join(lines) + '\n')

@@ -375,12 +375,22 @@ class ZkMigrationModule(AnsibleModule):
     def control_store(self, required_by):
         """``with module.control_store('to register clusters') as store:`` a ``ControlStore`` on the control ensemble.
 
+        The store takes ``control.world_read`` and ``control.allow_open_acl``;
+        its ACLs are checked first (``ControlStore.check_acls``).
+
         Engine errors raised inside (including connecting) propagate; wrap the
         block in ``engine_errors()``.
         """
         spec, root = self.control_options(required_by=required_by)
+        control = self.params.get('control') or {}
         with connected(ClusterSpec.from_dict(spec, credentials=self.credentials)) as client:
-            yield ControlStore(client, root)
+            store = ControlStore(client, root, world_read=bool(control.get('world_read')),
+                                 allow_open_acl=bool(control.get('allow_open_acl')))
+            # Fails closed: an open control store (world access beyond control.world_read) is refused
+            # before anything in it is trusted, unless control.allow_open_acl.
+            for warning in store.check_acls():
+                self.warn(warning)
+            yield store
 
     # -- errors ------------------------------------------------------------
     def fail_on_error(self, exc, **result):

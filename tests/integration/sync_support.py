@@ -90,9 +90,14 @@ def wait_trees_equal(source_client, dest_client, base, timeout=20.0):
 
 
 def make_store(client, root):
-    """A ControlStore on ``client`` under ``root`` (created)."""
+    """A ControlStore on ``client`` under ``root`` (created).
+
+    The session clusters have no authentication, so the store is open on
+    purpose (``allow_open_acl``): these tests are about syncing; the control
+    store's ACLs are tested in test_control.py against a digest-auth server.
+    """
     from ansible_collections.zookeeper.migration.plugins.module_utils import _control
-    store = _control.ControlStore(client, root)
+    store = _control.ControlStore(client, root, allow_open_acl=True)
     store.ensure_root()
     return store
 
@@ -140,6 +145,8 @@ class DaemonProcess(object):
                   'checkpoint_interval': 0.2, 'task_retry_delay': 0.5,
                   'metrics_address': '127.0.0.1:%d' % metrics_port if metrics_port else None}
         config['control'].setdefault('session_timeout', SESSION_TIMEOUT)
+        # Unauthenticated test clusters: the daemons run an open control store knowingly (it fails closed otherwise).
+        config['control'].setdefault('allow_open_acl', True)
         config.update(settings)
         with open(self.config_path, 'w') as handle:
             json.dump(config, handle)

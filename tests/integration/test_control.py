@@ -55,9 +55,15 @@ def client(zk_standalone, zk_client_factory):
     return zk_client_factory(zk_standalone)
 
 
+def _open_store(client, root, **options):
+    """A store on the unauthenticated standalone server, open on purpose: these tests are about records and
+    concurrency, not ACLs (the ACL tests below use the digest-auth server and the defaults)."""
+    return control.ControlStore(client, root, allow_open_acl=True, **options)
+
+
 @pytest.fixture
 def store(client, zk_path):
-    store = control.ControlStore(client, root=zk_path + '/control')
+    store = _open_store(client, root=zk_path + '/control')
     store.ensure_root()
     store.put_cluster(_cluster('src', 41001))
     store.put_cluster(_cluster('dst', 41002))
@@ -67,26 +73,34 @@ def store(client, zk_path):
 # -- registry and tasks --------------------------------------------------------
 
 def test_ensure_root_creates_layout_and_is_idempotent(client, zk_path):
-    store = control.ControlStore(client, root=zk_path + '/control')
+    store = _open_store(client, root=zk_path + '/control')
     first = store.ensure_root()
     assert first['changed'] is True
     assert sorted(client.get_children(store.root)) == ['clusters', 'daemons', 'fence', 'tasks']
     marker = json.loads(client.get(store.root)[0].decode('utf-8'))
     assert marker['schema_version'] == control.SCHEMA_VERSION and marker['kind'] == control.ROOT_KIND
-    second = control.ControlStore(client, root=zk_path + '/control').ensure_root()
+    second = _open_store(client, root=zk_path + '/control').ensure_root()
     assert second['changed'] is False
 
 
-def test_unauthenticated_store_reports_open_root(client, zk_path):
-    result = control.ControlStore(client, root=zk_path + '/control').ensure_root()
+def test_unauthenticated_store_is_refused_unless_open_is_allowed(client, zk_path):
+    with pytest.raises(ConfigError, match='control session is not authenticated') as err:
+        control.ControlStore(client, root=zk_path + '/control')
+    assert 'control.allow_open_acl: true' in str(err.value) and 'control.auth' in str(err.value)
+    assert client.exists(zk_path + '/control') is None
+    result = _open_store(client, root=zk_path + '/control').ensure_root()      # knowingly open
     assert result['open'] is True
-    assert result['warnings'] and 'open' in result['warnings'][0]
+    assert result['warnings'] and 'open' in result['warnings'][0] and 'allow_open_acl' in result['warnings'][0]
+    # every znode it made is world ALL, the ancestors made on the way included
+    for path in (zk_path, zk_path + '/control', zk_path + '/control/tasks'):
+        assert [(a.perms, a.id.scheme) for a in client.get_acls(path)[0]] == [(Permissions.ALL, 'world')]
+    assert any('world:anyone rwcda' in warning for warning in result['warnings'])
 
 
 def test_ensure_root_refuses_a_foreign_znode(client, zk_path):
     client.create(zk_path + '/control', b'{"schema_version": 1, "kind": "something-else"}', makepath=True)
     with pytest.raises(SchemaError) as err:
-        control.ControlStore(client, root=zk_path + '/control').ensure_root()
+        _open_store(client, root=zk_path + '/control').ensure_root()
     assert 'not a zookeeper.migration control root' in str(err.value)
 
 
@@ -227,7 +241,7 @@ def test_invalid_status_write_is_refused(store):
 
 def test_concurrent_task_updates_lose_nothing(store, zk_standalone, zk_client_factory):
     store.put_task(_task('t', ['/t'], max_write_rate=0))
-    other = control.ControlStore(zk_client_factory(zk_standalone), root=store.root)
+    other = _open_store(zk_client_factory(zk_standalone), root=store.root)
     rounds = 25
     errors = []
 
@@ -250,7 +264,7 @@ def test_concurrent_task_updates_lose_nothing(store, zk_standalone, zk_client_fa
 def test_concurrent_status_updates_lose_nothing(store, zk_standalone, zk_client_factory):
     store.put_task(_task('t', ['/t']))
     store.put_status('t', {'phase': 'streaming', 'heartbeat': time.time()})
-    other = control.ControlStore(zk_client_factory(zk_standalone), root=store.root)
+    other = _open_store(zk_client_factory(zk_standalone), root=store.root)
 
     def count(target, field):
         for _round in range(20):
@@ -268,7 +282,7 @@ def test_concurrent_status_updates_lose_nothing(store, zk_standalone, zk_client_
 
 
 def test_concurrent_overlapping_task_creates_admit_only_one(store, zk_standalone, zk_client_factory):
-    other = control.ControlStore(zk_client_factory(zk_standalone), root=store.root)
+    other = _open_store(zk_client_factory(zk_standalone), root=store.root)
     for attempt in range(5):
         barrier = threading.Barrier(2)
         outcomes = {}
@@ -305,18 +319,53 @@ def test_status_epoch_guard(store):
 
 # -- ACL of the root --------------------------------------------------------------
 
-def test_unauthenticated_client_cannot_change_the_root(zk_auth, zk_client_factory, zk_path):
-    admin = control.ControlStore(zk_client_factory(zk_auth), root=zk_path + '/control')
+def _auth_store(cluster, zk_client_factory, root, **options):
+    return control.ControlStore(zk_client_factory(cluster), root=root, **options)
+
+
+def test_control_store_is_not_world_readable_by_default(zk_auth, zk_client_factory, zk_path):
+    admin = _auth_store(zk_auth, zk_client_factory, zk_path + '/control')
     result = admin.ensure_root()
     assert result['open'] is False and not result['warnings']
-    assert {'perms': Permissions.READ, 'scheme': 'world', 'id': 'anyone'} in result['acl']
-    assert any(entry['scheme'] == 'digest' and entry['id'].startswith(zk_auth.super_user + ':') for entry in result['acl'])
+    assert [entry['scheme'] for entry in result['acl']] == ['digest']             # the migration identity alone
+    assert result['acl'][0]['id'].startswith(zk_auth.super_user + ':')
+    # the ancestors made on the way get the control ACL too, not world ALL
+    assert [a.id.scheme for a in admin.client.get_acls(zk_path)[0]] == ['digest']
     admin.put_cluster(_cluster('src', 41001))
     admin.put_cluster(_cluster('dst', 41002))
     admin.put_task(_task('t', ['/t']))
+    admin.put_status('t', {'phase': 'streaming', 'heartbeat': time.time()})
+    for path in admin.control_paths():
+        assert control.world_access(admin.client.get_acls(path)[0]) == '', path
+    # neither anonymous clients nor another digest identity may read anything
+    anon_client = zk_client_factory(zk_auth, auth=False)
+    other_client = zk_client_factory(zk_auth, auth=False, auth_data=[('digest', 'someone-else:their-password')])
+    for client in (anon_client, other_client):
+        for path in (admin.root, admin.cluster_path('src'), admin.task_path('t'), admin.status_path('t'), admin.root + '/clusters'):
+            with pytest.raises(NoAuthError):
+                client.get(path)
+    other = control.ControlStore(other_client, root=admin.root)
+    with pytest.raises(AuthFailedError):
+        other.get_cluster('src')
+    with pytest.raises(AuthFailedError):
+        other.put_cluster(_cluster('evil', 41009))
+
+
+def test_world_read_is_an_explicit_option(zk_auth, zk_client_factory, zk_path):
+    admin = _auth_store(zk_auth, zk_client_factory, zk_path + '/control', world_read=True)
+    result = admin.ensure_root()
+    assert result['open'] is False and not result['warnings']
+    assert {'perms': Permissions.READ, 'scheme': 'world', 'id': 'anyone'} in result['acl']
+    admin.put_cluster(_cluster('src', 41001))
+    admin.put_cluster(_cluster('dst', 41002))
+    admin.put_task(_task('t', ['/t']))
+    # the same store without world_read refuses what is world-readable
+    with pytest.raises(ConfigError, match='grant world:anyone more than nothing') as err:
+        _auth_store(zk_auth, zk_client_factory, admin.root).ensure_root()
+    assert admin.cluster_path('src') in str(err.value) and 'control.world_read: true' in str(err.value)
 
     anon_client = zk_client_factory(zk_auth, auth=False)
-    anon = control.ControlStore(anon_client, root=admin.root)
+    anon = control.ControlStore(anon_client, root=admin.root, world_read=True, allow_open_acl=True)
     assert anon.get_cluster('src') == admin.get_cluster('src')      # world-readable
     assert anon.ensure_root()['open'] is False                        # complete layout: read-only check
     with pytest.raises(AuthFailedError):
@@ -344,6 +393,53 @@ def test_unauthenticated_client_cannot_change_the_root(zk_auth, zk_client_factor
     election.release()
 
 
+@pytest.mark.parametrize('child', ['clusters', 'tasks', 'fence', 'daemons', 'clusters/prod', 'tasks/t', 'tasks/t/status'])
+def test_world_open_control_child_is_refused(zk_auth, zk_client_factory, zk_path, child):
+    admin = _auth_store(zk_auth, zk_client_factory, zk_path + '/control')
+    admin.ensure_root()
+    if child.startswith('tasks/'):
+        admin.put_cluster(_cluster('src', 41001))
+        admin.put_cluster(_cluster('dst', 41002))
+        admin.put_task(_task('t', ['/t']))
+    path = admin.root + '/' + child
+    # someone made (or opened) a control znode before or behind the migration's back
+    if admin.client.exists(path) is None:
+        admin.client.create(path, b'', acl=[ACL(Permissions.ALL, Id('world', 'anyone'))])
+    else:
+        admin.client.set_acls(path, [ACL(Permissions.ALL, Id('world', 'anyone'))])
+    for store, beyond in ((_auth_store(zk_auth, zk_client_factory, admin.root), 'rwcda'),
+                          (_auth_store(zk_auth, zk_client_factory, admin.root, world_read=True), 'wcda')):
+        with pytest.raises(ConfigError) as err:
+            store.ensure_root()
+        message = str(err.value)
+        assert message.startswith('the control store under %s is open: 1 control znode(s)' % admin.root)
+        assert '%s (world:anyone %s)' % (path, beyond) in message and 'control.allow_open_acl: true' in message
+        with pytest.raises(ConfigError):
+            store.check_acls()
+    # knowingly open: accepted with a warning naming it
+    warnings = _auth_store(zk_auth, zk_client_factory, admin.root, allow_open_acl=True).ensure_root()['warnings']
+    assert any(path in warning for warning in warnings)
+
+
+def test_auth_acl_refused_by_the_server_is_an_error_unless_open_is_allowed(zk_cluster_factory, zk_path):
+    """A TLS session without a client certificate has no identity: the server refuses the "auth" control ACL."""
+    from ansible_collections.zookeeper.migration.plugins.module_utils import _client
+
+    cluster = zk_cluster_factory('tls-no-client-auth', tls=True, tls_client_auth='none')
+    spec = {'name': 'control', 'hosts': cluster.host_list, 'tls': {'ca_file': cluster.ca_file}}
+    with _client.connected(spec) as client:
+        store = control.ControlStore(client, root=zk_path + '/control')
+        assert store.is_open is False
+        with pytest.raises(AuthFailedError) as err:
+            store.ensure_root()
+        assert 'the server refused the control ACL' in str(err.value) and 'control.allow_open_acl: true' in str(err.value)
+        assert client.exists(zk_path + '/control') is None
+        opened = control.ControlStore(client, root=zk_path + '/control', allow_open_acl=True)
+        result = opened.ensure_root()
+        assert result['open'] is True and opened.is_open
+        assert [(a.perms, a.id.scheme) for a in client.get_acls(opened.root)[0]] == [(Permissions.ALL, 'world')]
+
+
 def test_explicit_acl_option(zk_auth, zk_client_factory, zk_path):
     admin = control.ControlStore(zk_client_factory(zk_auth), root=zk_path + '/control',
                                  acl=[{'scheme': 'auth', 'id': '', 'perms': 'all'}])
@@ -352,6 +448,25 @@ def test_explicit_acl_option(zk_auth, zk_client_factory, zk_path):
     anon_client = zk_client_factory(zk_auth, auth=False)
     with pytest.raises(NoAuthError):
         anon_client.get(admin.root)
+
+
+def test_fence_znodes_get_the_migration_identity_acl(zk_auth, zk_client_factory, zk_path):
+    migrator = zk_client_factory(zk_auth)
+    root = zk_path + '/zookeeper-migration'
+    epoch = control.bump_fence(migrator, root, 'orders', leader='d1')
+    journal_acl = control.ensure_journal(migrator, root, 'orders')
+    for path in (zk_path, root, root + '/fence', control.fence_path(root, 'orders'), root + '/journal',
+                 control.journal_path(root, 'orders')):
+        acl = migrator.get_acls(path)[0]
+        assert [(a.perms, a.id.scheme) for a in acl] == [(Permissions.ALL, 'digest')], (path, acl)
+    assert [a.id.scheme for a in journal_acl] == ['digest']
+    anon_client = zk_client_factory(zk_auth, auth=False)
+    with pytest.raises(NoAuthError):
+        anon_client.get(control.fence_path(root, 'orders'))
+    # a fence left world-open (by an earlier version) is narrowed on its next bump
+    migrator.set_acls(control.fence_path(root, 'orders'), [ACL(Permissions.ALL, Id('world', 'anyone'))])
+    assert control.bump_fence(migrator, root, 'orders', leader='d2') > epoch
+    assert [a.id.scheme for a in migrator.get_acls(control.fence_path(root, 'orders'))[0]] == ['digest']
 
 
 # -- fencing -------------------------------------------------------------------------
@@ -440,9 +555,9 @@ def test_election_one_leader_and_takeover(store, zk_standalone, zk_client_factor
 
 def test_election_run_and_cancel(store, zk_standalone, zk_client_factory):
     store.put_task(_task('t', ['/t']))
-    holder = control.TaskElection(zk_client_factory(zk_standalone), store.root, 't', 'holder')
+    holder = control.TaskElection(zk_client_factory(zk_standalone), store.root, 't', 'holder', allow_open_acl=True)
     assert holder.acquire(timeout=10)
-    waiting = control.TaskElection(zk_client_factory(zk_standalone), store.root, 't', 'waiting')
+    waiting = control.TaskElection(zk_client_factory(zk_standalone), store.root, 't', 'waiting', allow_open_acl=True)
     results = []
     runner = threading.Thread(target=lambda: results.append(waiting.run(lambda: 'ran')))
     runner.start()
@@ -457,24 +572,25 @@ def test_election_run_and_cancel(store, zk_standalone, zk_client_factory):
 
 def test_election_for_a_missing_task(store, client):
     with pytest.raises(NoNodeError, match='does not exist'):
-        control.TaskElection(client, store.root, 'ghost', 'd1').acquire(timeout=2)
+        control.TaskElection(client, store.root, 'ghost', 'd1', allow_open_acl=True).acquire(timeout=2)
     assert client.exists(store.task_path('ghost')) is None
 
 
 def test_daemon_registration_is_ephemeral(store, zk_standalone, zk_client_factory):
     daemon_client = zk_client_factory(zk_standalone)
-    path = control.register_daemon(daemon_client, store.root, 'daemon-1', {'version': '0.1.0', 'metrics_address': '127.0.0.1:9100'})
+    path = control.register_daemon(daemon_client, store.root, 'daemon-1', {'version': '0.1.0', 'metrics_address': '127.0.0.1:9100'},
+                                   allow_open_acl=True)
     daemons = store.list_daemons()
     assert list(daemons) == ['daemon-1']
     assert daemons['daemon-1']['metrics_address'] == '127.0.0.1:9100' and daemons['daemon-1']['pid'] == os.getpid()
     assert daemon_client.exists(path).ephemeralOwner == daemon_client.client_id[0]
     # same session: an update
-    control.register_daemon(daemon_client, store.root, 'daemon-1', {'version': '0.1.0', 'tasks': ['t']})
+    control.register_daemon(daemon_client, store.root, 'daemon-1', {'version': '0.1.0', 'tasks': ['t']}, allow_open_acl=True)
     assert store.list_daemons()['daemon-1']['tasks'] == ['t']
     # another live session with the same id: refused unless replace
     impostor = zk_client_factory(zk_standalone)
     with pytest.raises(NodeExistsError, match='already registered'):
-        control.register_daemon(impostor, store.root, 'daemon-1', {})
+        control.register_daemon(impostor, store.root, 'daemon-1', {}, allow_open_acl=True)
     daemon_client.stop()
     assert _wait_for(lambda: store.list_daemons() == {})
     store.register_daemon('daemon-2', {'hostname': 'h2'})
@@ -512,7 +628,7 @@ def test_cutover_record_and_saved_acls_for_thousands_of_paths(store):
 
 
 def test_small_chunk_limit_splits_saved_acls(store):
-    small = control.ControlStore(store.client, root=store.root, max_node_bytes=4096)
+    small = _open_store(store.client, root=store.root, max_node_bytes=4096)
     small.put_task(_task('t', ['/app']))
     small.put_cutover('t', {'state': 'started'})
     entries = [('/app/n%04d' % i, [(31, 'world', 'anyone')]) for i in range(1000)]
@@ -524,7 +640,7 @@ def test_small_chunk_limit_splits_saved_acls(store):
 
 
 def test_baseline_round_trip_chunked_and_fenced(store):
-    small = control.ControlStore(store.client, root=store.root, max_node_bytes=64 * 1024)
+    small = _open_store(store.client, root=store.root, max_node_bytes=64 * 1024)
     small.put_task(_task('t', ['/app']))
     assert small.get_baseline('t') is None
     data = os.urandom(300 * 1024)                       # incompressible: 5 chunks
@@ -538,7 +654,7 @@ def test_baseline_round_trip_chunked_and_fenced(store):
     with pytest.raises(FencedError):
         small.put_baseline('t', b'stale', epoch=2)
     assert small.get_baseline('t') == data2
-    empty = control.ControlStore(store.client, root=store.root)
+    empty = _open_store(store.client, root=store.root)
     empty.put_baseline('t', b'', epoch=4, compress=False)
     assert empty.get_baseline('t') == b''
 
@@ -553,7 +669,7 @@ def test_describe_task(store):
 
 
 def test_dry_run_cluster_put_writes_nothing_not_even_the_root(client, zk_path):
-    store = control.ControlStore(client, root=zk_path + '/ctl')
+    store = _open_store(client, root=zk_path + '/ctl')
     result = store.put_cluster(_cluster('src', 2181), dry_run=True)
     assert result.changed
     assert client.exists(zk_path + '/ctl') is None
@@ -592,7 +708,7 @@ def _lineage_state(client, path):
 
 def test_dry_run_task_put_on_a_fresh_root_creates_no_znode(client, zk_path):
     root = zk_path + '/nested/ctl'
-    store = control.ControlStore(client, root=root)
+    store = _open_store(client, root=root)
     before = _lineage_state(client, root)
     # the clusters are not registered (nothing is, the root does not exist): the placement check refuses,
     # having read an empty registry, and nothing was created on the way there
@@ -608,17 +724,17 @@ def test_dry_run_task_put_on_a_root_without_tasks_writes_nothing(client, zk_path
     # a control root holding registrations but no tasks directory (made by an older or partial run):
     # a real write would add it, a dry run only reports the task it would create
     root = zk_path + '/ctl'
-    writer = control.ControlStore(client, root=root)
+    writer = _open_store(client, root=root)
     writer.ensure_root()
     writer.put_cluster(_cluster('src', 41001))
     writer.put_cluster(_cluster('dst', 41002))
     client.delete(root + '/tasks', recursive=True)
-    store = control.ControlStore(client, root=root)
+    store = _open_store(client, root=root)
     before = _lineage_state(client, root) + _tree_state(client, root)
     preview = store.put_task(_task('orders', ['/orders']), dry_run=True)
     assert preview.changed and preview.before is None and preview.after['paths'] == ['/orders']
     assert client.exists(root + '/tasks') is None
     assert _lineage_state(client, root) + _tree_state(client, root) == before
     # the real write then creates what is missing
-    written = control.ControlStore(client, root=root).put_task(_task('orders', ['/orders']))
+    written = _open_store(client, root=root).put_task(_task('orders', ['/orders']))
     assert written.changed and client.exists(root + '/tasks/orders') is not None

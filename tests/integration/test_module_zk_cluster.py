@@ -56,7 +56,8 @@ def test_zk_cluster_sequence(zk_source, zk_dest, zk_auth, zk_tls, zk_client_fact
     control_root = zk_path + '/control'
     fresh_root = zk_path + '/fresh-control'
     extra_vars = {
-        'control': {'hosts': zk_dest.host_list, 'root': control_root},
+        # an unauthenticated control store, open on purpose (the refusal is in test_zk_cluster_proves_digest_passwords)
+        'control': {'hosts': zk_dest.host_list, 'root': control_root, 'allow_open_acl': True},
         'credentials': {'auth-super': {'type': 'digest', 'username': zk_auth.super_user, 'password': zk_auth.super_password}},
         'source_hosts': zk_source.host_list,
         'destination_hosts': zk_dest.host_list,
@@ -190,7 +191,7 @@ def test_zk_cluster_shows_credential_fields_but_no_secret_and_summarizes_around_
     admin.create(app + '/services', b'')
     control_root = zk_path + '/control'
     extra_vars = {
-        'control': {'hosts': zk_standalone.host_list, 'root': control_root},
+        'control': {'hosts': zk_standalone.host_list, 'root': control_root, 'allow_open_acl': True},
         'credentials': {'migrator': {'type': 'digest', 'username': MIGRATOR_USER, 'password': MIGRATOR_PASSWORD}},
         'decoy_credentials': {'decoy': {'type': 'digest', 'username': 'decoy-user', 'password': MIGRATOR_USER}},
         'migrator_user': MIGRATOR_USER,
@@ -255,6 +256,7 @@ def test_zk_cluster_proves_digest_passwords(zk_auth, zk_client_factory, zk_path)
         },
         'auth_hosts': zk_auth.host_list,
         'chroot': data,
+        'anonymous_control': {'hosts': zk_auth.host_list, 'root': control_root},
     }
     run = run_playbook('zk_cluster_identity.yml', extra_vars=extra_vars)
     assert run.rc == 0, run.output()
@@ -282,6 +284,16 @@ def test_zk_cluster_proves_digest_passwords(zk_auth, zk_client_factory, zk_path)
 
     unchecked = run.task('Register with a wrong password without connecting')
     assert unchecked['changed'] is True and 'identity' not in unchecked['cluster']
+
+    # the control store fails closed: an unauthenticated control session is refused (no control.allow_open_acl)
+    anonymous = run.task('Register through an unauthenticated control session')
+    assert anonymous['failed'] is True
+    assert anonymous['msg'].startswith('Invalid configuration: the control session is not authenticated'), anonymous['msg']
+    assert 'control.allow_open_acl: true' in anonymous['msg']
+    assert control.exists(control_root + '/clusters/through-anonymous-control') is None
+    # with the default, the registrations are the migration identity's alone
+    for path in (control_root, control_root + '/clusters', control_root + '/clusters/right'):
+        assert [entry.id.scheme for entry in control.get_acls(path)[0]] == ['digest'], path
 
     for secret in (MIGRATOR_PASSWORD, wrong_password, zk_auth.super_password):
         assert secret not in run.stdout + run.stderr

@@ -37,7 +37,7 @@ def test_zk_sync_info_sequence(zk_source, zk_dest, zk_client_factory, zk_path):
     daemon_client = zk_client_factory(zk_dest)
     control_root = zk_path + '/control'
     fresh_root = zk_path + '/fresh-control'
-    store = ControlStore(control_client, control_root)
+    store = ControlStore(control_client, control_root, allow_open_acl=True)
     store.put_cluster({'name': 'source', 'hosts': zk_source.host_list})
     store.put_cluster({'name': 'destination', 'hosts': zk_dest.host_list})
     store.put_task({'name': 'app', 'source': 'source', 'destination': 'destination', 'paths': ['/app']})
@@ -46,14 +46,14 @@ def test_zk_sync_info_sequence(zk_source, zk_dest, zk_client_factory, zk_path):
     store.put_status('app', {'phase': 'streaming', 'nodes_done': 120, 'nodes_total': 120, 'lag_ms': 3.5,
                              'heartbeat': heartbeat, 'leader': 'daemon-a'})
     store.put_cutover('app', {'state': 'completed', 'source_frozen': True, 'completed_at': heartbeat})
-    daemon_store = ControlStore(daemon_client, control_root)
+    daemon_store = ControlStore(daemon_client, control_root, allow_open_acl=True)
     daemon_store.register_daemon('daemon-a', {'version': '0.1.0', 'metrics_address': '127.0.0.1:9464'})
-    election = TaskElection(daemon_client, control_root, 'app', 'daemon-a')
+    election = TaskElection(daemon_client, control_root, 'app', 'daemon-a', allow_open_acl=True)
     assert election.acquire(timeout=10)
     before = tree_state(control_client, control_root)
 
     run = run_playbook('zk_sync_info.yml', extra_vars={
-        'control': {'hosts': zk_dest.host_list, 'root': control_root},
+        'control': {'hosts': zk_dest.host_list, 'root': control_root, 'allow_open_acl': True},   # unauthenticated: open on purpose
         'fresh_root': fresh_root,
         'dead_hosts': [dead_address()],
     })
@@ -95,7 +95,8 @@ def test_zk_sync_info_sequence(zk_source, zk_dest, zk_client_factory, zk_path):
     plain = run.task('Info with names not registered')
     assert plain['failed'] is False and plain['tasks'] == {} and plain['clusters'] == {}
     assert plain['not_found'] == {'tasks': ['future-task'], 'clusters': ['future-cluster']}
-    assert not plain.get('warnings')
+    # no warning about the names outside check mode; only the open control store this test opted into is reported
+    assert plain.get('warnings') and all('open (control.allow_open_acl is set)' in warning for warning in plain['warnings'])
 
     fresh = run.task('Info on a control root that does not exist yet')
     assert fresh['control'] == {'root': fresh_root, 'exists': False}

@@ -78,7 +78,7 @@ def trees(zk_source, zk_dest, zk_client_factory, zk_path):
     source_holder.create(dirty + '/config/session-lock', b'', ephemeral=True)
 
     control_root = zk_path + '/control'
-    store = ControlStore(destination, control_root)
+    store = ControlStore(destination, control_root, allow_open_acl=True)
     store.put_cluster({'name': 'source', 'hosts': zk_source.host_list})
     store.put_cluster({'name': 'destination', 'hosts': zk_dest.host_list})
     store.put_task({'name': 'app', 'source': 'source', 'destination': 'destination', 'paths': [clean]})
@@ -91,7 +91,7 @@ def test_zk_verify_sequence(zk_source, zk_dest, zk_path, trees, tmp_path):
     clean, dirty = trees['clean'], trees['dirty']
     before = (tree_state(source, zk_path), tree_state(destination, zk_path))
     extra_vars = {
-        'control': {'hosts': zk_dest.host_list, 'root': trees['control_root']},
+        'control': {'hosts': zk_dest.host_list, 'root': trees['control_root'], 'allow_open_acl': True},   # unauthenticated: open on purpose
         'credentials': {},
         'source_hosts': zk_source.host_list,
         'destination_hosts': zk_dest.host_list,

@@ -483,3 +483,25 @@ def test_metrics_health_status_cli_and_live_changes(sync_env, tmp_path):
 
 def dst_missing(client, path):
     return client.exists(path) is None
+
+
+def test_daemon_refuses_an_open_control_store_unless_allowed(sync_env):
+    """The daemon's control store fails closed: an unauthenticated control session is a configuration error (exit 2)."""
+    import subprocess
+    import sys
+    from tests.integration.sync_support import COLLECTIONS_DIR, DAEMON_MODULE, DaemonProcess
+    env = sync_env
+    closed = DaemonProcess(str(env.tmp_path), 'closed', {'hosts': env.destination.host_list, 'allow_open_acl': False}, env.root)
+    env.daemons.append(closed)
+    closed.start()
+    assert closed.process.wait(60) == 2, closed.tail()
+    assert 'control session is not authenticated' in closed.log_text() and 'allow_open_acl' in closed.log_text()
+    assert 'closed' not in env.store.list_daemons()
+    env_vars = {'PYTHONPATH': COLLECTIONS_DIR, 'PATH': '/usr/bin:/bin'}
+    check = subprocess.run([sys.executable, '-m', DAEMON_MODULE, 'check-config', '--config', closed.config_path], env=env_vars,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, check=False)
+    assert check.returncode == 2 and b'control session is not authenticated' in check.stderr, check.stderr
+    # opted in, the same daemon runs (knowingly open) and registers itself
+    opened = env.daemon('opened')
+    wait_for(lambda: 'opened' in env.store.list_daemons(), what='daemon registered')
+    assert opened.stop() == 0

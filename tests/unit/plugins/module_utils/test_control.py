@@ -231,14 +231,33 @@ def test_acl_option_parsing():
 
 def test_control_acl_choice():
     anonymous = KazooClient(hosts='127.0.0.1:1')
-    acl, is_open = control.control_acl(anonymous)
-    assert is_open and acl[0].id.scheme == 'world'
+    # fails closed: no identity, no control ACL, unless the open store is asked for
+    with pytest.raises(ConfigError, match='control session is not authenticated.*control.allow_open_acl: true'):
+        control.control_acl(anonymous)
+    acl, is_open = control.control_acl(anonymous, allow_open_acl=True)
+    assert is_open and [(a.perms, a.id.scheme, a.id.id) for a in acl] == [(31, 'world', 'anyone')]
     authed = KazooClient(hosts='127.0.0.1:1', auth_data=[('digest', 'm:' + SECRET)])
     acl, is_open = control.control_acl(authed)
-    assert not is_open and [(a.perms, a.id.scheme) for a in acl] == [(31, 'auth'), (1, 'world')]
+    # the migration identity only: not world-readable by default
+    assert not is_open and [(a.perms, a.id.scheme) for a in acl] == [(31, 'auth')]
     assert SECRET not in repr(acl)
-    acl = control.control_acl(anonymous, identity='sasl:migrator@EXAMPLE.COM', world_readable=False)[0]
+    acl, is_open = control.control_acl(authed, world_readable=True)
+    assert not is_open and [(a.perms, a.id.scheme) for a in acl] == [(31, 'auth'), (1, 'world')]
+    acl = control.control_acl(anonymous, identity='sasl:migrator@EXAMPLE.COM')[0]
     assert [(a.id.scheme, a.id.id) for a in acl] == [('sasl', 'migrator@EXAMPLE.COM')]
+    # fences and journals on data clusters: the migration identity only, or open where it has none
+    assert [(a.perms, a.id.scheme) for a in control.data_cluster_acl(authed)[0]] == [(31, 'auth')]
+    assert control.data_cluster_acl(anonymous) == (control.OPEN_ACL_UNSAFE, True)
+
+
+def test_world_access():
+    from kazoo.security import ACL, Id, Permissions
+    world = Id('world', 'anyone')
+    assert control.world_access([ACL(Permissions.ALL, Id('auth', ''))]) == ''
+    assert control.world_access([ACL(Permissions.READ, world)]) == 'r'
+    assert control.world_access([ACL(Permissions.READ, world)], world_read=True) == ''
+    assert control.world_access([ACL(Permissions.READ | Permissions.WRITE, world)], world_read=True) == 'w'
+    assert control.world_access([ACL(Permissions.ALL, world)]) == 'rwcda'
 
 
 # -- fence check placement --------------------------------------------------------------

@@ -169,3 +169,15 @@ def test_parse_address():
     assert _daemon.parse_address('[::1]:9464') == ('::1', 9464)
     with pytest.raises(ConfigError):
         _daemon.parse_address('localhost')
+
+
+def test_control_acl_settings_fail_closed_by_default():
+    config = _daemon.validate_config({'daemon_id': 'd1', 'control': {'hosts': ['127.0.0.1:2181']}})
+    assert config['control_acl'] == {'allow_open_acl': False, 'world_read': False}
+    assert 'allow_open_acl' not in config['control'] and 'world_read' not in config['control']
+    assert config['control']['tls']['check_hostname'] is True      # on with verify, the default
+    opened = _daemon.validate_config({'daemon_id': 'd1', 'control': {'hosts': ['127.0.0.1:2181'], 'allow_open_acl': True,
+                                                                     'world_read': True}})
+    assert opened['control_acl'] == {'allow_open_acl': True, 'world_read': True}
+    with pytest.raises(ConfigError, match='control.allow_open_acl must be true or false'):
+        _daemon.validate_config({'daemon_id': 'd1', 'control': {'hosts': ['127.0.0.1:2181'], 'allow_open_acl': 'yes'}})
