@@ -91,7 +91,8 @@ class Daemon(object):
         self.daemon_id = daemon_id
         self.config = os.path.join(directory, daemon_id + '.json')
         self.log = os.path.join(directory, daemon_id + '.log')
-        config = {'daemon_id': daemon_id, 'control': {'hosts': control_hosts, 'session_timeout': session_timeout},
+        # the bench clusters have no authentication: an open control store, knowingly
+        config = {'daemon_id': daemon_id, 'control': {'hosts': control_hosts, 'session_timeout': session_timeout, 'allow_open_acl': True},
                   'root': ROOT, 'metrics_address': None, 'status_interval': 0.5, 'checkpoint_interval': 1.0,
                   'full_reconcile_interval': 0, 'log_level': 'WARNING'}
         config.update(settings or {})
@@ -553,7 +554,7 @@ def main():
         dst_reader = destination.client()
         for client in (writer, src_reader, dst_reader):
             _protocol.tune_client(client)
-        store = _control.ControlStore(dst_reader, ROOT)
+        store = _control.ControlStore(dst_reader, ROOT, allow_open_acl=True)   # unauthenticated bench clusters
         store.ensure_root()
         for name, cluster in (('src', source), ('dst', destination)):
             store.put_cluster({'name': name, 'hosts': cluster.host_list, 'session_timeout': args.session_timeout})
