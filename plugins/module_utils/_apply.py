@@ -350,6 +350,7 @@ class Plan(object):
 
     def __init__(self):
         self.ensure_paths = []
+        self.ensure_acls = {}
         self.creates = []
         self.updates = []
         self.deletes = []
@@ -1127,9 +1128,10 @@ class _Applier(object):
 
     # -- phases ---------------------------------------------------------------
     def ensure_paths(self):
+        ensure_acls = getattr(self.plan, 'ensure_acls', None) or {}
         for path in self.plan.ensure_paths:
             try:
-                self.client.ensure_path(path)
+                self.client.ensure_path(path, acl=self.kazoo_acl(ensure_acls.get(path)))
             except Exception as exc:  # pylint: disable=broad-except
                 error = translate_error(exc, path=path, cluster=self.cluster)
                 if not isinstance(error, ZkMigrationError):
@@ -1293,6 +1295,8 @@ class _Applier(object):
     def run(self):
         start = time.monotonic()
         self.preflight()
+        if resolve_inherited_acls(self.client, self.plan, self.has_auth, self.cluster):
+            self.preflight()    # an inherited ACL may be longer than none
         plan = self.plan
         phases = (
             (self.ensure_paths, ()),
@@ -1342,6 +1346,79 @@ def _reworded(error, message):
         if name not in ('message', 'path', 'cluster', 'args'):
             setattr(new, name, value)
     return new
+
+
+def inherited_acl(parent_acl, authenticated):
+    """The ACL a node created without one gets: its parent's, and the migrator's rights (``auth`` ALL) when it has an identity.
+
+    Creates that carry no ACL (``sync_acl: false``, ACL propagation
+    suspended during a freeze, parents made for a copied path) never open a
+    node wider than the place it is created in: its parent on the same
+    cluster. Entries read with masked digest hashes (``user:x``, a reader
+    without ADMIN) are left out, since they would name nobody. An anonymous
+    migrator with nothing left to inherit gets world:anyone, the only
+    identity it has.
+    """
+    entries = [tuple(entry) for entry in parent_acl or () if not is_redacted_acl((tuple(entry),))
+               and tuple(entry) != MIGRATOR_ONLY_ACL[0]]
+    if authenticated:
+        entries.append(MIGRATOR_ONLY_ACL[0])
+    elif not entries:
+        return OPEN_ACL
+    deduplicated = []
+    for entry in entries:
+        if entry not in deduplicated:
+            deduplicated.append(entry)
+    return tuple(deduplicated)
+
+
+def resolve_inherited_acls(client, plan, authenticated, cluster=None):
+    """Give every create of ``plan`` without an ACL its ``inherited_acl``, parents first; returns how many were set.
+
+    The parents' ACLs are read in one pipelined round (a parent created by
+    the same plan passes its own ACL on); a parent that cannot be read
+    counts as empty.
+    """
+    if not any(op.acl is None for op in plan.creates) and not plan.ensure_paths:
+        return 0
+    planned = dict((op.path, op) for op in plan.creates)
+    outside = sorted(set(parent_of(op.path) for op in plan.creates
+                         if op.acl is None and parent_of(op.path) not in planned and parent_of(op.path) not in plan.ensure_paths))
+    outside.extend(sorted(set(_existing_ancestor(client, path, cluster) for path in plan.ensure_paths)))
+    read = {}
+    handles = [(path, client.get_acls_async(path)) for path in sorted(set(outside))]
+    for path, handle in handles:
+        try:
+            read[path] = acl_tuple(handle.get()[0])
+        except (kazoo_exceptions.NoNodeError, kazoo_exceptions.NoAuthError):
+            read[path] = ()
+        except Exception as exc:  # pylint: disable=broad-except
+            raise translate_error(exc, path=path, cluster=cluster)
+    plan.ensure_acls = dict((path, inherited_acl(read.get(_existing_ancestor(client, path, cluster)), authenticated))
+                            for path in plan.ensure_paths)
+    resolved = dict(plan.ensure_acls)
+    changed = 0
+    for index, op in sorted(enumerate(plan.creates), key=lambda item: (item[1].path.count('/'), item[0])):
+        if op.acl is None:
+            parent = parent_of(op.path)
+            acl = inherited_acl(resolved.get(parent, read.get(parent)), authenticated)
+            plan.creates[index] = op = op._replace(acl=acl, size=_op_bytes(op.kind, op.path, op.data, acl, op.node_kind))
+            changed += 1
+        resolved[op.path] = op.acl
+    return changed
+
+
+def _existing_ancestor(client, path, cluster=None):
+    """The nearest ancestor of ``path`` that exists (``/`` at worst)."""
+    ancestor = parent_of(path)
+    while ancestor != '/':
+        try:
+            if client.exists_async(ancestor).get() is not None:
+                return ancestor
+        except Exception as exc:  # pylint: disable=broad-except
+            raise translate_error(exc, path=ancestor, cluster=cluster)
+        ancestor = parent_of(ancestor)
+    return '/'
 
 
 def apply_plan(client, plan, max_batch_bytes=None, in_flight=DEFAULT_IN_FLIGHT, fence=None, progress=None,

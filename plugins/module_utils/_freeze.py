@@ -209,8 +209,9 @@ class Freezer(object):
                                   path=masked[0], cluster=connection.name)
         if migrator_added:
             return
-        shared = shared_identity_paths([(node.path, node.acl, node.is_ephemeral) for node in snapshot if node.acl is not None],
-                                       migrator_acl)
+        # a snapshot holds the ACLs of persistent nodes only; the ephemerals' are the best evidence, read them here
+        ephemeral = [(path, acl, True) for path, acl, _aversion in self.read_acls(client, [node.path for node in snapshot.ephemerals()])]
+        shared = shared_identity_paths([(node.path, node.acl, False) for node in snapshot.persistent()] + ephemeral, migrator_acl)
         if shared and not allow_shared_identity:
             raise FreezeError('freezing the %s: %d node(s), e.g. %s, can be written only by the migration identity: the applications '
                               'authenticate as the migrator, and a freeze keeps the migrator\'s rights, so it would not stop them. '
@@ -411,8 +412,8 @@ class Freezer(object):
                  if not isinstance(readback[path], Exception) and acl_tuples(readback[path][0]) != tuple(wanted[path])]
         if wrong:
             raise FreezeError('restoring %s ACLs: %d node(s) read back with another ACL than the one set, e.g. %s (changed by '
-                                'someone else meanwhile?); the saved ACLs are kept' % (self.side, len(wrong), wrong[0]),
-                                path=wrong[0], cluster=self.cluster)
+                              'someone else meanwhile?); the saved ACLs are kept' % (self.side, len(wrong), wrong[0]),
+                              path=wrong[0], cluster=self.cluster)
         if saved:
             self.store.clear_saved_acls(self.task, side=self.side)
         return len(restored)

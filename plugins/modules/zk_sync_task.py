@@ -152,7 +152,12 @@ options:
   state:
     description:
       - V(running) the daemons run the task; V(paused) its leader keeps the leadership but stops writing;
-        V(stopped) no daemon runs it; V(absent) removes it with its status and baseline.
+        V(stopped) no daemon runs it; V(absent) decommissions it.
+      - "V(absent) stops the task and waits until no daemon leads it, deletes its fence and sync journal on both
+        clusters (a cluster that is unreachable, such as a source already shut down, is reported and left alone),
+        removes the migrator's grants from the destination ACLs when O(acl_mode=grant_migrator) added them (not on
+        a frozen destination), and deletes the task with its status, baseline, election, cutover record and saved
+        ACLs. The result's C(removed) counts what went."
       - After a completed cutover only V(stopped), V(paused) and V(absent) (with O(force)) are applied.
     type: str
     choices: [running, paused, stopped, absent]
@@ -160,9 +165,17 @@ options:
   force:
     description:
       - With O(state=absent), also remove a task that has a cutover record, with the record and the
-        source ACLs a freeze saved (what a rollback needs). Without it such a task is kept.
+        ACLs a freeze saved (what a rollback needs). Without it such a task is kept.
+      - Saved ACLs of a side that is still frozen are what thaws it; O(state=absent) refuses to lose them, even with
+        O(force), unless O(saved_acls_export) names a file to write them to first.
     type: bool
     default: false
+  saved_acls_export:
+    description:
+      - With O(state=absent), a file on the host running the module where the saved ACLs of a frozen source or
+        destination are written (JSON, mode 0600, since it holds digest hashes) before the task is removed.
+      - Needed only when a side is still frozen.
+    type: path
   wait:
     description:
       - V(none) returns once the task is written.
@@ -265,6 +278,19 @@ status:
   returned: always
   type: dict
   sample: {"phase": "streaming", "nodes_done": 1200, "nodes_total": 1200, "lag_ms": 0.0, "leader": "sync1"}
+removed:
+  description:
+    - With O(state=absent), what was removed. C(fence) (fence znodes), C(journal_entries) (sync journal entries on
+      both clusters), C(grants) (destination ACLs the migrator's grants were removed from), C(control) (the task's
+      control-store data).
+  returned: when O(state=absent)
+  type: dict
+  sample: {"fence": 2, "journal_entries": 3, "grants": 0, "control": true}
+saved_acls_export:
+  description: With O(state=absent), the file the saved ACLs of a frozen side were written to, or null.
+  returned: when O(state=absent)
+  type: str
+  sample: /var/lib/zk-migration/saved-acls-app-config.json
 leader:
   description: The id of the daemon leading the task now, or null.
   returned: always
@@ -348,6 +374,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._module import
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import connected
 from ansible_collections.zookeeper.migration.plugins.module_utils._control import normalize_task_spec
 from ansible_collections.zookeeper.migration.plugins.module_utils import _task
+from ansible_collections.zookeeper.migration.plugins.module_utils._decommission import Decommission
 
 
 def argument_spec():
@@ -372,6 +399,7 @@ def argument_spec():
         max_write_rate=dict(type='int', default=0),
         state=dict(type='str', choices=['running', 'paused', 'stopped', 'absent'], default='running'),
         force=dict(type='bool', default=False),
+        saved_acls_export=dict(type='path'),
         wait=dict(type='str', choices=list(_task.WAIT_CHOICES), default='none'),
         wait_timeout=dict(type='float', default=600),
     )
@@ -388,19 +416,24 @@ def check_params(module):
         module.fail_json(msg='max_write_rate must be 0 (unlimited) or a positive number of writes per second')
     if params['force'] and params['state'] != 'absent':
         module.fail_json(msg='force only applies with state=absent')
+    if params['saved_acls_export'] and params['state'] != 'absent':
+        module.fail_json(msg='saved_acls_export only applies with state=absent')
 
 
-def remove_task(module, store, result):
-    """state=absent."""
+def remove_task(module, store, result, credentials):
+    """state=absent: decommission the task (``_decommission``)."""
     name = module.params['name']
-    outcome = store.delete_task(name, force=module.params['force'], dry_run=module.check_mode)
-    result['task'] = None
-    if outcome.changed:
-        result['changed'] = True
-        extra = ' with its cutover record and saved ACLs' if module.params['force'] else ''
-        result['operations'].append('delete task %s at %s%s' % (name, store.task_path(name), extra))
-        if module._diff:
-            result['diff'] = {'before': outcome.before, 'after': {}}
+    before = store.get_task(name)
+    outcome = Decommission(store, name, credentials=credentials).run(force=module.params['force'],
+                                                                     saved_acls_export=module.params['saved_acls_export'],
+                                                                     check_mode=module.check_mode)
+    for warning in outcome['warnings']:
+        module.warn(warning)
+    result.update(task=None, changed=outcome['changed'], removed=outcome['removed'],
+                  saved_acls_export=outcome.get('saved_acls_export'))
+    result['operations'].extend(outcome['operations'])
+    if outcome['changed'] and module._diff:
+        result['diff'] = {'before': before, 'after': {}}
     module.exit_json(**result)
 
 
@@ -455,10 +488,10 @@ def main():
     result = dict(changed=False, operations=[], task=None, status=None, leader=None, cutover=None, plan=None, cut_over=False)
 
     with module.engine_errors(**result):
-        module.validated_credentials()
+        credentials = module.validated_credentials()
         with module.control_store('to manage sync tasks') as store:
             if params['state'] == 'absent':
-                remove_task(module, store, result)
+                remove_task(module, store, result, credentials)
 
             desired = _task.desired_spec(params)
             current = store.get_task(name)

@@ -98,18 +98,21 @@ def write_credentials_file(path, mapping):
 class CutoverEnv(object):
     """Registered clusters (digest migration identity), a task over ``<base>/app`` and daemons started on demand."""
 
-    def __init__(self, source, destination, base, tmp_path, client_factory):
+    def __init__(self, source, destination, base, tmp_path, client_factory, migrator=MIGRATOR):
+        self.migrator = migrator
+        self.credentials = {'migrator': {'type': 'digest', 'username': migrator[0], 'password': migrator[1]}}
         self.source = source
         self.destination = destination
         self.base = base
         self.app = base + '/app'
         self.tmp_path = tmp_path
-        self.src = client_factory(source, auth_data=[('digest', '%s:%s' % MIGRATOR)])
-        self.dst = client_factory(destination, auth_data=[('digest', '%s:%s' % MIGRATOR)])
+        self.src = client_factory(source, auth_data=[('digest', '%s:%s' % migrator)])
+        self.dst = client_factory(destination, auth_data=[('digest', '%s:%s' % migrator)])
         self.src_app = client_factory(source, auth_data=[('digest', '%s:%s' % APP)])
         self.dst_app = client_factory(destination, auth_data=[('digest', '%s:%s' % APP)])
         self.holder = client_factory(source)
-        self.control_client = client_factory(destination)
+        # the control store is the migration identity's (its ACL), as in production: modules and daemons authenticate to it
+        self.control_client = client_factory(destination, auth=False, auth_data=[('digest', '%s:%s' % migrator)])
         self.root = '/zkm' + re.sub(r'[^A-Za-z0-9_.-]+', '-', base)
         self.task = 'task-%s' % re.sub(r'[^A-Za-z0-9]+', '-', base.rsplit('/', 1)[1])[-60:].strip('-')
         self.store = _control.ControlStore(self.control_client, self.root)
@@ -117,13 +120,16 @@ class CutoverEnv(object):
         for name, cluster in (('src', source), ('dst', destination)):
             self.store.put_cluster({'name': name, 'hosts': cluster.host_list, 'session_timeout': 4.0, 'connect_timeout': 10.0,
                                     'auth': {'scheme': 'digest', 'credential': 'migrator'}})
-        self.credentials_file = write_credentials_file(str(tmp_path / 'credentials.json'), CREDENTIALS)
+        self.credentials_file = write_credentials_file(str(tmp_path / 'credentials.json'), self.credentials)
         self.daemons = []
         build_source(self.src, self.holder, self.app)
 
     def control(self):
         """The ``control`` option of the modules for this environment."""
-        return {'hosts': self.destination.host_list, 'root': self.root}
+        return dict(self.control_connection(), root=self.root)
+
+    def control_connection(self):
+        return {'hosts': self.destination.host_list, 'auth': {'scheme': 'digest', 'credential': 'migrator'}}
 
     def put_task(self, **fields):
         spec = {'name': self.task, 'source': 'src', 'destination': 'dst', 'paths': [self.app]}
@@ -132,7 +138,7 @@ class CutoverEnv(object):
         return self.store.get_task(self.task)
 
     def daemon(self, daemon_id='d1'):
-        process = DaemonProcess(str(self.tmp_path), daemon_id, {'hosts': self.destination.host_list}, self.root,
+        process = DaemonProcess(str(self.tmp_path), daemon_id, self.control_connection(), self.root,
                                 credentials_file=self.credentials_file)
         self.daemons.append(process)
         return process.start()
@@ -145,7 +151,7 @@ class CutoverEnv(object):
 
     def cutover(self, **options):
         options.setdefault('drain_timeout', 60.0)
-        return Cutover(self.store, self.task, credentials=CREDENTIALS, options=CutoverOptions(**options))
+        return Cutover(self.store, self.task, credentials=self.credentials, options=CutoverOptions(**options))
 
     def logs(self):
         return '\n'.join(daemon.tail(80) for daemon in self.daemons)

@@ -11,8 +11,12 @@ writers change both sides; the leader's host crashes mid-stream and the
 other daemon takes over; a plain re-run only re-verifies and changes
 nothing; the cutover runs with its explicit variable; an independent walk
 of both trees compares them; a run after the cutover changes nothing and
-restarts no daemon; rollback.yml then makes the daemons sync the
-destination back to the source with the source's ACLs restored.
+restarts no daemon, and a second task keeps the daemons running through
+the cutover; clients write on the destination; rollback.yml syncs it back,
+freezes it, verifies and stops the task before thawing the source, so the
+writes are on the source when it returns; clients write on the source and
+those writes stay; decommission.yml removes the task, its fences and
+journals, exporting the frozen destination's saved ACLs first.
 """
 
 import os
@@ -33,6 +37,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 
 MIGRATE = os.path.join(REPO_ROOT, 'playbooks', 'migrate.yml')
 ROLLBACK = os.path.join(REPO_ROOT, 'playbooks', 'rollback.yml')
+DECOMMISSION = os.path.join(REPO_ROOT, 'playbooks', 'decommission.yml')
 # This module's own loopback addresses (molecule uses .21/.22, test_hosts .31-.35).
 FIRST_ADDRESS = '127.0.0.41'
 TASK = 'app-config'
@@ -112,7 +117,9 @@ def test_migrate_and_rollback_playbooks_end_to_end(zk_cluster_factory, zk_client
             cluster_registration('legacy', source.host_list), cluster_registration('target', destination.host_list),
             task=TASK, paths=['/app'], mode='bidirectional', wheelhouse_dir=wheelhouse,
             # both sides are written before the task exists: the initial sync copies each side's own nodes over
-            extra_vars={'zk_migration_initial': 'union', 'zk_migration_initial_sync_timeout': 300})
+            extra_vars={'zk_migration_initial': 'union', 'zk_migration_initial_sync_timeout': 300,
+                        # the harness's migration identity is the servers' super user: the freeze proof refuses it unless allowed
+                        'zk_migration_allow_shared_identity': True})
 
         # writers on both sides while the daemons are deployed and the initial sync runs
         writers = [Writer(zk_client_factory(source), '/app/live-source', seed=1),
@@ -149,12 +156,22 @@ def test_migrate_and_rollback_playbooks_end_to_end(zk_cluster_factory, zk_client
         source_paths = sorted(persistent_tree(src, '/app'))
         acls_before = acls_of(src, source_paths)
 
+        # another task runs on the same daemons: the cutover of this one must leave them running
+        src.create('/other/key', b'another application', makepath=True)
+        store.put_task({'name': 'other-app', 'source': 'legacy', 'destination': 'target', 'paths': ['/other']})
+        wait_for(lambda: dst.exists('/other/key'), timeout=60, what='the other task to sync')
+
         # the cutover, asked for explicitly
         cutover = run_playbook(MIGRATE, inventory=inventory, extra_vars={'zk_migration_cutover': True}, timeout=900)
         assert cutover.rc == 0, cutover.output()
         result = cutover.task('Cut over to the destination')
         assert result['changed'] is True and result['cutover']['state'] == 'completed', result
-        assert all(service_state(host) in ('inactive', 'unknown') for host in hosts)
+        assert result['freeze_proof']['other_identity_can_write'] is False and result['write_outage']['seconds'] > 0
+        assert 'other-app still use them' in cutover.task('Say why the sync daemons keep running')['msg']
+        assert cutover.task('Stop the sync daemon')['_status'] == 'skipped'
+        assert all(service_state(host) == 'active' for host in hosts)
+        src.set('/other/key', b'the other task still syncs')
+        wait_for(lambda: dst.get('/other/key')[0] == b'the other task still syncs', timeout=60, what='the other task to go on')
 
         # an independent comparison of both trees (plain kazoo reads)
         source_tree = persistent_tree(src, '/app')
@@ -176,20 +193,47 @@ def test_migrate_and_rollback_playbooks_end_to_end(zk_cluster_factory, zk_client
         assert set(recap_changed(after).values()) == {0}, after.output()
         assert 'was cut over at' in after.task('Say that the cutover is recorded')['msg']
         assert after.task('Create or update the sync task')['_status'] == 'skipped'
-        assert all(service_state(host) in ('inactive', 'unknown') for host in hosts)
+        assert all(service_state(host) == 'active' for host in hosts)
 
-        # the way back: the source's ACLs come back and the daemons sync the destination to it
+        # clients moved to the destination write there; the way back is the mirror of the cutover
+        dst.set('/app/service-0/config', b'changed on the new cluster')
+        dst.create('/app/made-on-the-new-cluster', b'new')
         rollback = run_playbook(ROLLBACK, inventory=inventory, timeout=900)
         assert rollback.rc == 0, rollback.output()
-        assert rollback.task('Roll the cutover back')['changed'] is True
+        rolled = rollback.task('Roll the cutover back')
+        assert rolled['changed'] is True and rolled['verify']['in_sync'] is True, rolled
+        assert 'Move the clients back to the source now' in rollback.task('Say where the clients go')['msg']
+        # when it returns, every destination write is on the source, which has its ACLs back; the task is stopped
+        assert src.get('/app/service-0/config')[0] == b'changed on the new cluster'
+        assert src.get('/app/made-on-the-new-cluster')[0] == b'new'
         assert acls_of(src, source_paths) == acls_before
-        assert store.get_cutover(TASK)['direction_after_cutover'] == 'destination_to_source'
-        dst.set('/app/service-0/config', b'changed on the new cluster')
-        wait_for(lambda: src.get('/app/service-0/config')[0] == b'changed on the new cluster', timeout=60,
-                 what='a destination write synced back to the source')
+        source_tree = persistent_tree(src, '/app')
+        assert source_tree == persistent_tree(dst, '/app'), tree_diff(source_tree, persistent_tree(dst, '/app'))
+        record = store.get_cutover(TASK)
+        assert record['state'] == 'rolled_back' and record['details']['rollback']['state'] == 'completed'
+        assert store.get_task(TASK)['state'] == 'stopped'
+        # the clients are back on the source: their writes stay, nothing syncs over them
         src.set('/app/service-1/config', b'written to the old cluster')
-        time.sleep(5)
-        assert dst.get('/app/service-1/config')[0] != b'written to the old cluster'   # never source -> destination again
         again = run_playbook(ROLLBACK, inventory=inventory, timeout=600)
         assert again.rc == 0, again.output()
         assert set(recap_changed(again).values()) == {0}, again.output()
+        assert (store.get_status(TASK) or {}).get('phase') in ('stopped', 'cut_over')
+        assert src.get('/app/service-1/config')[0] == b'written to the old cluster'
+        assert dst.get('/app/service-1/config')[0] != b'written to the old cluster'   # never source -> destination again
+
+        # the end: the task and its traces go; the other task keeps the daemons running
+        decommission = run_playbook(DECOMMISSION, inventory=inventory, extra_vars={'zk_migration_report_dir': str(tmp_path / 'reports')},
+                                    timeout=600)
+        assert decommission.rc == 0, decommission.output()
+        removed = decommission.task('Remove the task and what the migration left behind')
+        assert removed['changed'] is True and removed['removed']['control'] is True, removed
+        assert removed['saved_acls_export'] and os.path.exists(removed['saved_acls_export'])   # the frozen destination's ACLs
+        assert store.get_task(TASK) is None and TASK not in store.list_tasks()
+        for client in (src, dst):
+            assert not client.exists('%s/fence/%s' % (ROOT, TASK)) and not client.exists('%s/journal/%s' % (ROOT, TASK))
+        assert decommission.task('Stop the sync daemon')['_status'] == 'skipped'
+        assert all(service_state(host) == 'active' for host in hosts)
+        assert 'kept for other-app' in ' '.join(decommission.task('Show what was removed')['msg'])
+        again = run_playbook(DECOMMISSION, inventory=inventory, extra_vars={'zk_migration_report_dir': str(tmp_path / 'reports')},
+                             timeout=600)
+        assert again.rc == 0 and set(recap_changed(again).values()) == {0}, again.output()

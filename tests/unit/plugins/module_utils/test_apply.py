@@ -13,6 +13,7 @@ import collections
 import struct
 
 import pytest
+from hypothesis import given, strategies as st
 
 from kazoo import exceptions as ke
 from kazoo.protocol.serialization import CheckVersion, Create, Delete, SetData, Transaction
@@ -272,12 +273,22 @@ class FakeClient(object):
             result.set(znode.stat())
         return result
 
-    def ensure_path(self, path):
+    def get_acls_async(self, path):
+        result = FakeAsync(self)
+        self.process_until(result)
+        znode = self.tree.get(path)
+        if znode is None:
+            result.set_exception(ke.NoNodeError())
+        else:
+            result.set(([ACL(perms, Id(scheme, ident)) for perms, scheme, ident in znode.acl], znode.stat()))
+        return result
+
+    def ensure_path(self, path, acl=None):
         parts = path.strip('/').split('/')
         for depth in range(1, len(parts) + 1):
             current = '/' + '/'.join(parts[:depth])
             if current not in self.tree:
-                self.tree[current] = FakeZNode()
+                self.tree[current] = FakeZNode(acl=[(a.perms, a.id.scheme, a.id.id) for a in acl] if acl else OPEN_ACL)
                 self.tree[_parent(current)].children.add(current)
                 self.tree[_parent(current)].creates += 1
         return True
@@ -723,3 +734,59 @@ def test_fenced_acl_writes_never_go_out_even_with_continue_on_error():
     assert [f['kind'] for f in result.failures] == ['fenced']
     assert result.not_applied == [('set_acl', '/a')]
     assert client.acl_calls == []
+
+
+# --------------------------------------------------------------------------
+# Creates without an ACL inherit their parent's (never world:anyone ALL by default)
+# --------------------------------------------------------------------------
+
+ACL_ENTRY = st.tuples(st.integers(min_value=1, max_value=31), st.sampled_from(['world', 'digest', 'ip', 'auth']),
+                      st.sampled_from(['anyone', 'app:aGFzaA==', 'app:x', '10.0.0.1', '']))
+
+
+@given(parent=st.lists(ACL_ENTRY, max_size=4).map(tuple), authenticated=st.booleans())
+def test_an_inherited_acl_is_never_wider_than_the_parent(parent, authenticated):
+    inherited = _apply.inherited_acl(parent, authenticated)
+    masked = set(entry for entry in parent if entry[1] == 'digest' and entry[2].endswith(':x'))
+    kept = set(parent) - masked - {(31, 'auth', '')}
+    extra = set(inherited) - kept
+    if authenticated:
+        # the migrator keeps its rights on what it creates, through the session's own identity, and nobody else gains any
+        assert extra == {(31, 'auth', '')}
+    elif kept:
+        assert not extra
+    else:
+        # an anonymous migrator with nothing to inherit: world:anyone is all it has
+        assert inherited == OPEN_ACL
+    assert not masked & set(inherited)
+    assert len(set(inherited)) == len(inherited)
+
+
+def test_creates_without_an_acl_take_their_parents_and_the_migrators():
+    client = FakeClient()
+    client.auth_data = {('digest', 'migrator:pw')}
+    client.ensure_path('/app')
+    client.tree['/app'].acl = [(1, 'world', 'anyone'), (31, 'digest', 'app:aGFzaA==')]
+    plan = Plan()
+    plan.create('/app/a', b'1')
+    plan.create('/app/a/b', b'2')
+    plan.create('/app/c', b'3', acl=APP_ACL)
+    plan.create('/app/c/d', b'4')
+    apply_plan(client, plan)
+    inherited = [(1, 'world', 'anyone'), (31, 'digest', 'app:aGFzaA=='), (31, 'auth', '')]
+    assert client.tree['/app/a'].acl == inherited and client.tree['/app/a/b'].acl == inherited
+    assert client.tree['/app/c'].acl == list(APP_ACL)
+    assert client.tree['/app/c/d'].acl == list(APP_ACL) + [(31, 'auth', '')]
+
+
+def test_ensured_ancestors_inherit_too():
+    client = FakeClient()
+    client.auth_data = {('digest', 'migrator:pw')}
+    client.ensure_path('/deep')
+    client.tree['/deep'].acl = list(APP_ACL)
+    source = source_tree(depth=1)
+    diff = diff_snapshots(source, Snapshot(['/deep/a/copy']), path_map={'/src': '/deep/a/copy'})
+    plan = plan_copy(source, Snapshot(['/deep/a/copy']), diff, sync_acl=False)
+    apply_plan(client, plan)
+    assert client.tree['/deep/a'].acl == list(APP_ACL) + [(31, 'auth', '')]
+    assert client.tree['/deep/a/copy/n0'].acl == list(APP_ACL) + [(31, 'auth', '')]
