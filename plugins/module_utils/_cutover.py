@@ -152,17 +152,23 @@ def source_acl_from_destination(acl, acl_mode='verbatim', migrator_acl=None, ori
     return kept or acl
 
 
-def estimate_outage(nodes, read_seconds, settle=DEFAULT_SETTLE):
+#: A freeze costs this many reads of the scope: a getACL per node to save it and a setACL per node, each a quorum write
+#: (tests/bench/bench_freeze.py measured 6.9x on 20k nodes, docs/performance.md).
+FREEZE_READS = 7.0
+#: The daemon's default status_interval: each wait on the leader may take one to see a fresh status.
+STATUS_INTERVAL = 2.0
+
+
+def estimate_outage(nodes, read_seconds, settle=DEFAULT_SETTLE, status_interval=STATUS_INTERVAL):
     """Seconds the source stays frozen before the cutover completes, from one timed read of the scope (``read_seconds``).
 
-    The freeze reads the ACLs again and sets each one (about two reads), the
-    leader reconciles both trees twice after it (four), the final
-    verification reads both trees with their data (about three) and waits
-    ``settle``. Pipelined setACL and getACL run at about the same rate on
-    the servers measured (docs/performance.md).
+    The freeze costs ``FREEZE_READS`` reads; the leader reconciles both trees
+    after the freeze and pauses (about four reads, and a status interval for
+    each of the two waits); the final verification reads both trees with
+    their data (about three) and waits ``settle``.
     """
     per_read = max(float(read_seconds), 0.001)
-    parts = {'freeze': 2 * per_read, 'drain': 4 * per_read, 'verify': 3 * per_read + settle}
+    parts = {'freeze': FREEZE_READS * per_read, 'drain': 4 * per_read + 2 * status_interval, 'verify': 3 * per_read + settle}
     return {'seconds': round(sum(parts.values()), 3), 'nodes': nodes, 'read_seconds': round(per_read, 3),
             'parts': dict((key, round(value, 3)) for key, value in parts.items())}
 

@@ -16,11 +16,14 @@ baseline measured in the same run:
   node it is not granted refused (two sessions' worth of round trips);
 * the thaw: every saved ACL set back and read back;
 * the estimate of the freeze part (``estimate_outage(...)['parts']['freeze']``)
-  against the measured freeze.
+  against the measured freeze;
+* with ``--cutover`` (a second 3-node ensemble and a real sync daemon): a
+  whole cutover with ``freeze_source`` of the same tree, its measured
+  ``write_outage`` against the check-mode ``write_outage_estimate``.
 
 Run::
 
-    .venv/bin/python tests/bench/bench_freeze.py [--nodes 20000] [--hosts H:P,...] [--repeat 3]
+    .venv/bin/python tests/bench/bench_freeze.py [--nodes 20000] [--hosts H:P,...] [--repeat 3] [--cutover]
 
 Nothing is asserted: figures are for reading.
 """
@@ -35,7 +38,7 @@ from kazoo.client import KazooClient
 from kazoo.security import OPEN_ACL_UNSAFE
 
 from ansible_collections.zookeeper.migration.plugins.module_utils import _client, _control
-from ansible_collections.zookeeper.migration.plugins.module_utils._cutover import estimate_outage
+from ansible_collections.zookeeper.migration.plugins.module_utils._cutover import Cutover, CutoverOptions, estimate_outage
 from ansible_collections.zookeeper.migration.plugins.module_utils._freeze import Freezer, scope_snapshot
 
 BASE = '/bench-freeze'
@@ -81,12 +84,13 @@ def delete_tree(client):
 def main():
     parser = argument_parser(__doc__, 20000, hosts_help='a running cluster to measure (connect string)')
     parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--cutover', action='store_true', help='also time a whole cutover with a real daemon')
     args = parser.parse_args()
     with cluster_to_measure('bench-freeze', args.hosts, size=3) as (hosts, _pids):
         auth = [('digest', '%s:%s' % MIGRATOR)]
         client = KazooClient(hosts=hosts, auth_data=auth, timeout=30)
         client.start()
-        control = KazooClient(hosts=hosts, timeout=30)
+        control = KazooClient(hosts=hosts, auth_data=auth, timeout=30)   # the control store is the migrator's, as in production
         control.start()
         spec = {'paths': [BASE], 'exclude': []}
         connection = _client.ClusterSpec.from_dict({'name': 'bench', 'hosts': hosts.split(','),
@@ -97,8 +101,9 @@ def main():
             nodes = load_tree(client, args.nodes)
             store = _control.ControlStore(control, ROOT)
             store.ensure_root()
-            for name in ('src', 'dst'):
-                store.put_cluster({'name': name, 'hosts': hosts.split(',')})
+            # only the source is touched; the destination registration is never connected to
+            store.put_cluster({'name': 'src', 'hosts': hosts.split(',')})
+            store.put_cluster({'name': 'dst', 'hosts': ['127.0.0.1:9']})
             store.put_task({'name': TASK, 'source': 'src', 'destination': 'dst', 'paths': [BASE]})
             figures = dict((key, []) for key in ('read', 'freeze', 'prove', 'thaw', 'estimate'))
             for _round in range(args.repeat):
@@ -127,11 +132,69 @@ def main():
                 value = statistics.median(figures[key])
                 per_second = '%.0f' % (nodes / value) if key in ('read', 'freeze', 'thaw') else '-'
                 print('%-44s %9.3f %9.2f %12s' % (label, value, value / base if base else 0, per_second))
+            if args.cutover:
+                bench_cutover(client, hosts, args.nodes)
         finally:
             try:
                 delete_tree(client)
             finally:
                 close_clients([client, control])
+
+
+def bench_cutover(source_client, source_hosts, nodes):
+    """A whole cutover with a frozen source: the measured write outage against the check-mode estimate."""
+    import json
+    import os
+    import tempfile
+    from bench_common import bench_cluster
+    from tests.integration.sync_support import DaemonProcess, cleanup_daemons, wait_trees_equal
+    from ansible_collections.zookeeper.migration.plugins.module_utils import _task
+
+    delete_tree(source_client)
+    load_tree(source_client, nodes)
+    directory = tempfile.mkdtemp(prefix='bench-cutover-')
+    credentials = {'migrator': {'type': 'digest', 'username': MIGRATOR[0], 'password': MIGRATOR[1]}}
+    credentials_file = os.path.join(directory, 'credentials.json')
+    with open(credentials_file, 'w') as handle:
+        json.dump(credentials, handle)
+    os.chmod(credentials_file, 0o600)
+    destination = bench_cluster('bench-freeze-destination', size=3)
+    destination.start()
+    daemons = []
+    try:
+        target = KazooClient(hosts=destination.hosts, auth_data=[('digest', '%s:%s' % MIGRATOR)], timeout=30)
+        target.start()
+        store = _control.ControlStore(target, ROOT)
+        store.ensure_root()
+        auth = {'scheme': 'digest', 'credential': 'migrator'}
+        store.put_cluster({'name': 'src', 'hosts': source_hosts.split(','), 'auth': auth})
+        store.put_cluster({'name': 'dst', 'hosts': destination.host_list, 'auth': auth})
+        store.put_task({'name': TASK, 'source': 'src', 'destination': 'dst', 'paths': [BASE]})
+        daemon = DaemonProcess(directory, 'b1', {'hosts': destination.host_list, 'auth': auth}, ROOT, credentials_file=credentials_file)
+        daemons.append(daemon)
+        daemon.start()
+        _task.wait_for_status(store, TASK, 'in_sync', 600)
+        wait_trees_equal(source_client, target, BASE, timeout=120)
+        options = CutoverOptions(drain_timeout=600)
+        estimate = Cutover(store, TASK, credentials=credentials, options=options).complete(freeze_source=True, check_mode=True)
+        started = time.monotonic()
+        done = Cutover(store, TASK, credentials=credentials, options=options).complete(freeze_source=True)
+        elapsed = time.monotonic() - started
+        outage = done['write_outage']['seconds']
+        guess = estimate['write_outage_estimate']
+        print()
+        print('cutover of %d znodes with freeze_source (one daemon, two 3-node ensembles)' % nodes)
+        print('%-44s %9s' % ('', 'seconds'))
+        print('%-44s %9.3f' % ('whole cutover (preflight to completed)', elapsed))
+        print('%-44s %9.3f' % ('write outage, measured (write_outage)', outage))
+        print('%-44s %9.3f   (%s; x measured %.2f)' % ('write outage, check-mode estimate', guess['seconds'],
+                                                       ', '.join('%s %.1f' % item for item in sorted(guess['parts'].items())),
+                                                       guess['seconds'] / outage if outage else 0))
+        target.stop()
+        target.close()
+    finally:
+        cleanup_daemons(daemons)
+        destination.destroy()
 
 
 if __name__ == '__main__':
