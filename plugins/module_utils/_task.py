@@ -87,6 +87,11 @@ def desired_spec(params):
     return spec
 
 
+def given_fields(desired):
+    """The managed fields ``desired`` (``desired_spec``) sets: what a pause or a stop changes, the rest kept as stored."""
+    return tuple(field for field in MANAGED_FIELDS if field in desired)
+
+
 def merge_spec(current, desired, only=None):
     """The spec to store: ``current`` (or the defaults) with the managed fields of ``desired``.
 

@@ -56,78 +56,86 @@ options:
   source:
     description:
       - Name of the registered source cluster (M(zookeeper.migration.zk_cluster)).
-      - Required unless O(state=absent).
+      - Required with O(state=running) and to create the task; left out with O(state=paused) or O(state=stopped), the stored value is kept.
     type: str
   destination:
     description:
       - Name of the registered destination cluster. Must not be the source.
-      - Required unless O(state=absent).
+      - Required with O(state=running) and to create the task; left out with O(state=paused) or O(state=stopped), the stored value is kept.
     type: str
   mode:
     description:
       - V(one_way) copies source changes to the destination; writes made on the destination are
         overwritten when their path is next reconciled.
       - V(bidirectional) also copies destination changes back to the source. See the notes for the risk.
+      - Default V(one_way) when the task is created or O(state=running) is asked for. With O(state=paused) or O(state=stopped),
+        an existing task keeps its stored value when the option is left out.
     type: str
     choices: [one_way, bidirectional]
-    default: one_way
   paths:
     description:
       - Absolute paths of the subtrees to sync (the same path on both sides). They must exist on the
         source and must not overlap each other. C(/) syncs everything; C(/zookeeper) and the control
         root are always left out.
-      - Required unless O(state=absent).
+      - Required with O(state=running) and to create the task; left out with O(state=paused) or O(state=stopped), the stored value is kept.
     type: list
     elements: str
   exclude:
     description:
       - Glob patterns on absolute paths (C(*) also matches C(/)); a matching znode and its subtree are not synced.
+      - Default an empty list when the task is created or O(state=running) is asked for. With O(state=paused) or O(state=stopped),
+        an existing task keeps its stored value when the option is left out.
     type: list
     elements: str
-    default: []
   initial:
     description:
       - The initial sync always makes the destination equal to the source (the source wins every difference).
       - V(union) also copies nodes that exist only on the destination back to the source, instead of
         leaving them alone.
+      - Default V(source_wins) when the task is created or O(state=running) is asked for. With O(state=paused) or O(state=stopped),
+        an existing task keeps its stored value when the option is left out.
     type: str
     choices: [source_wins, union]
-    default: source_wins
   prune:
     description:
       - Delete, in the initial sync, destination nodes that do not exist on the source. Without it
         they are reported (RV(plan.leftovers)) and left alone. Ignored with O(initial=union).
+      - Default V(false) when the task is created or O(state=running) is asked for. With O(state=paused) or O(state=stopped),
+        an existing task keeps its stored value when the option is left out.
     type: bool
-    default: false
   sync_acl:
     description:
       - Copy ACLs (verbatim, or see O(acl_mode)). Copying digest ACLs needs a migration identity with
         ADMIN permission on every source node (or a superDigest identity). Without it the server hides
         the digest hashes and the preflight refuses the task.
+      - Default V(true) when the task is created or O(state=running) is asked for. With O(state=paused) or O(state=stopped),
+        an existing task keeps its stored value when the option is left out.
     type: bool
-    default: true
   acl_mode:
     description:
       - V(verbatim) copies ACLs as they are.
       - V(grant_migrator) adds the destination's migration identity (ALL) to every copied ACL, so the
         daemons keep access to nodes whose ACL would lock them out. Needs auth in the destination registration.
+      - Default V(verbatim) when the task is created or O(state=running) is asked for. With O(state=paused) or O(state=stopped),
+        an existing task keeps its stored value when the option is left out.
     type: str
     choices: [verbatim, grant_migrator]
-    default: verbatim
   conflict:
     description:
       - Which side wins when both changed a node since it was last in sync (bidirectional tasks).
       - V(newest) compares modification times, which come from each cluster's own clock (mind clock skew).
+      - Default V(source_wins) when the task is created or O(state=running) is asked for. With O(state=paused) or O(state=stopped),
+        an existing task keeps its stored value when the option is left out.
     type: str
     choices: [source_wins, destination_wins, newest]
-    default: source_wins
   node_types:
     description:
       - Destination paths to create as container or TTL nodes. Servers report container and TTL nodes
         as persistent, so they are copied as persistent unless declared here.
+      - Default an empty list when the task is created or O(state=running) is asked for. With O(state=paused) or O(state=stopped),
+        an existing task keeps its stored value when the option is left out.
     type: list
     elements: dict
-    default: []
     suboptions:
       pattern:
         description:
@@ -147,8 +155,9 @@ options:
   max_write_rate:
     description:
       - Writes per second the daemons may make for this task; 0 means unlimited.
+      - Default V(0) when the task is created or O(state=running) is asked for. With O(state=paused) or O(state=stopped),
+        an existing task keeps its stored value when the option is left out.
     type: int
-    default: 0
   state:
     description:
       - V(running) the daemons run the task; V(paused) its leader keeps the leadership but stops writing;
@@ -383,20 +392,20 @@ def argument_spec():
         name=dict(type='str', required=True),
         source=dict(type='str'),
         destination=dict(type='str'),
-        mode=dict(type='str', choices=['one_way', 'bidirectional'], default='one_way'),
+        mode=dict(type='str', choices=['one_way', 'bidirectional']),
         paths=dict(type='list', elements='str'),
-        exclude=dict(type='list', elements='str', default=[]),
-        initial=dict(type='str', choices=['source_wins', 'union'], default='source_wins'),
-        prune=dict(type='bool', default=False),
-        sync_acl=dict(type='bool', default=True),
-        acl_mode=dict(type='str', choices=['verbatim', 'grant_migrator'], default='verbatim'),
-        conflict=dict(type='str', choices=['source_wins', 'destination_wins', 'newest'], default='source_wins'),
-        node_types=dict(type='list', elements='dict', default=[], options=dict(
+        exclude=dict(type='list', elements='str'),
+        initial=dict(type='str', choices=['source_wins', 'union']),
+        prune=dict(type='bool'),
+        sync_acl=dict(type='bool'),
+        acl_mode=dict(type='str', choices=['verbatim', 'grant_migrator']),
+        conflict=dict(type='str', choices=['source_wins', 'destination_wins', 'newest']),
+        node_types=dict(type='list', elements='dict', options=dict(
             pattern=dict(type='str', required=True),
             type=dict(type='str', required=True, choices=['container', 'ttl']),
             ttl_ms=dict(type='int'),
         )),
-        max_write_rate=dict(type='int', default=0),
+        max_write_rate=dict(type='int'),
         state=dict(type='str', choices=['running', 'paused', 'stopped', 'absent'], default='running'),
         force=dict(type='bool', default=False),
         saved_acls_export=dict(type='path'),
@@ -412,7 +421,7 @@ def check_params(module):
         module.fail_json(msg='wait=%s needs state=running: only a running task syncs' % params['wait'])
     if params['wait_timeout'] <= 0:
         module.fail_json(msg='wait_timeout must be a positive number of seconds')
-    if params['max_write_rate'] < 0:
+    if (params['max_write_rate'] or 0) < 0:
         module.fail_json(msg='max_write_rate must be 0 (unlimited) or a positive number of writes per second')
     if params['force'] and params['state'] != 'absent':
         module.fail_json(msg='force only applies with state=absent')
@@ -447,7 +456,7 @@ def target_after_cutover(module, current, desired, phase):
     name = module.params['name']
     wanted_state = desired['state']
     allowed = ('stopped', 'paused') if phase == _task.CUTOVER_COMPLETED else ('running', 'stopped', 'paused')
-    ignored = [field for field in _task.MANAGED_FIELDS if field != 'state' and current.get(field) != desired.get(field)]
+    ignored = [field for field in _task.MANAGED_FIELDS if field != 'state' and field in desired and current.get(field) != desired[field]]
     if ignored:
         module.warn('task %s has a completed cutover: changes to %s are not applied (remove the task with state=absent force=true '
                     'to start a new migration)' % (name, ', '.join(ignored)))
@@ -479,8 +488,8 @@ def main():
     module = ZkMigrationModule(
         argument_spec=argument_spec(),
         supports_check_mode=True,
-        required_if=[(state, value, ['source', 'destination', 'paths']) for state, value in
-                     (('state', 'running'), ('state', 'paused'), ('state', 'stopped'))],
+        # pausing or stopping an existing task needs only its name (checked in main, where the store tells whether it exists)
+        required_if=[('state', 'running', ['source', 'destination', 'paths'])],
     )
     check_params(module)
     params = module.params
@@ -495,8 +504,16 @@ def main():
 
             desired = _task.desired_spec(params)
             current = store.get_task(name)
+            # Pausing or stopping changes only what is given: the options left out keep their stored values.
+            only = _task.given_fields(desired) if params['state'] in ('paused', 'stopped') else None
+            if only is not None and current is None:
+                missing = [field for field in ('source', 'destination', 'paths') if params[field] is None]
+                if missing:
+                    module.fail_json(msg='task %s does not exist, so state=%s creates it: %s %s required for that'
+                                         % (name, params['state'], ', '.join(missing), 'is' if len(missing) == 1 else 'are'), **result)
+                only = None
             # validate the options before anything else (a ConfigError names the field)
-            desired_full = normalize_task_spec(_task.merge_spec(None, desired), root=store.root)
+            desired_full = normalize_task_spec(_task.merge_spec(current if only else None, desired, only=only), root=store.root)
             record = store.get_cutover(name) if current is not None else None
             phase = _task.cutover_phase(record)
             result['cutover'] = record
@@ -521,14 +538,14 @@ def main():
 
             if phase == _task.CUTOVER_RUNNING:
                 target = current
-                if normalize_task_spec(_task.merge_spec(current, desired), root=store.root) != current:
+                if normalize_task_spec(_task.merge_spec(current, desired, only=only), root=store.root) != current:
                     module.fail_json(msg='a cutover of task %s is in progress (cutover state %s): the task cannot be changed now. Finish it '
                                          '(zookeeper.migration.zk_cutover state=completed) or roll it back (state=rolled_back) first'
                                          % (name, record['state']), **result)
             elif phase in (_task.CUTOVER_COMPLETED, _task.CUTOVER_ROLLED_BACK_AFTER_COMPLETION):
                 target = target_after_cutover(module, current, desired, phase)
             else:
-                target = _task.merge_spec(current, desired)
+                target = _task.merge_spec(current, desired, only=only)
             target = normalize_task_spec(target, root=store.root)
 
             # placement rules (overlaps, same ensemble) checked by the store without writing

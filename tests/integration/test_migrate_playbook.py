@@ -146,12 +146,20 @@ def test_migrate_and_rollback_playbooks_end_to_end(zk_cluster_factory, zk_client
         wait_trees_equal(src, dst, '/app', timeout=60)
         by_name[leader].start()
 
+        # pausing through the playbook; a plain re-run then keeps it paused (and changes nothing)
+        paused = run_playbook(MIGRATE, inventory=inventory, extra_vars={'zk_migration_pause': True}, timeout=900)
+        assert paused.rc == 0, paused.output()
+        assert paused.task('Create or update the sync task')['task']['state'] == 'paused'
+        assert paused.task('Follow the initial sync')['_status'] == 'skipped'
+        wait_for(lambda: (store.get_status(TASK) or {}).get('phase') == 'paused', timeout=30, what='the leader to pause')
+
         # a plain re-run: everything in place, only the verification runs again
         rerun = run_playbook(MIGRATE, inventory=inventory, timeout=900)
         assert rerun.rc == 0, rerun.output()
         assert set(recap_changed(rerun).values()) == {0}, rerun.output()
         assert rerun.task('Compare the source and the destination')['in_sync'] is True
         assert all(service_state(host) == 'active' for host in hosts)
+        assert store.get_task(TASK)['state'] == 'paused'
 
         source_paths = sorted(persistent_tree(src, '/app'))
         acls_before = acls_of(src, source_paths)
@@ -162,7 +170,8 @@ def test_migrate_and_rollback_playbooks_end_to_end(zk_cluster_factory, zk_client
         wait_for(lambda: dst.exists('/other/key'), timeout=60, what='the other task to sync')
 
         # the cutover, asked for explicitly
-        cutover = run_playbook(MIGRATE, inventory=inventory, extra_vars={'zk_migration_cutover': True}, timeout=900)
+        cutover = run_playbook(MIGRATE, inventory=inventory, extra_vars={'zk_migration_cutover': True, 'zk_migration_resume': True},
+                               timeout=900)
         assert cutover.rc == 0, cutover.output()
         result = cutover.task('Cut over to the destination')
         assert result['changed'] is True and result['cutover']['state'] == 'completed', result

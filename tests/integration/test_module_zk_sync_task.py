@@ -82,11 +82,17 @@ def test_zk_sync_task_sequence(env):
     assert change['plan']['destination'] == {'create': 0, 'update': 0, 'delete': 0, 'set_acl': 0, 'raise_counter': 0}
     assert change['diff']['before']['exclude'] == [] and change['diff']['after']['exclude'] == [env.app + '/services']
 
+    changed = run.task('Change task')
+    assert changed['changed'] is True and changed['task']['max_write_rate'] == 500
     paused = run.task('Pause task')
     assert paused['changed'] is True and paused['task']['state'] == 'paused'
     assert paused['diff']['before']['state'] == 'running' and paused['diff']['after']['state'] == 'paused'
-    assert paused['task']['exclude'] == [] and paused['task']['max_write_rate'] == 0   # the check-mode change was not written
+    # only the state changed: the options a minimal pause leaves out keep their stored values
+    assert dict(paused['diff']['before'], state='paused') == paused['diff']['after']
+    assert paused['task']['exclude'] == [env.app + '/services'] and paused['task']['max_write_rate'] == 500
     assert run.task('Re-run paused task')['changed'] is False
+    stopped = run.task('Stop task')
+    assert stopped['changed'] is True and stopped['task'] == dict(paused['task'], state='stopped')
 
     later = run.task('Check mode task with unregistered clusters')
     assert later['changed'] is True and not later['failed'] and later['plan'] is None
@@ -101,6 +107,8 @@ def test_zk_sync_task_sequence(env):
         'Bad masked digest ACLs': 'hashes (ids read as "user:x") because the migration identity lacks ADMIN permission',
         'Bad unregistered cluster': "the source cluster 'registered-later' is not registered",
         'Bad wait on a paused task': 'wait=initial_sync needs state=running',
+        'Bad pause of a task that does not exist': 'task bad-unknown-pause does not exist, so state=paused creates it: source, '
+                                                   'destination, paths are required for that',
         'Bad change during a cutover': 'a cutover of task busy is in progress (cutover state frozen): the task cannot be changed now',
     }
     for task, expected in messages.items():
