@@ -167,8 +167,10 @@ options:
     description:
       - Secrets keyed by credential name, usually fed from Ansible Vault variables
         (the same ones the sync_daemon role renders into each daemon's credentials file).
-      - Each entry is a dict that may hold C(username) and C(password) (digest or SASL) and
-        C(key_password) (TLS private key passphrase).
+      - Each entry is a dict with a C(type) and the fields of that type. C(type=digest) needs C(username) and
+        C(password); C(type=sasl) takes C(mechanism), C(username), C(password), C(service) and C(principal);
+        C(type=tls) takes C(key_password) (the private key's passphrase). An entry without C(type), or with a
+        field its type does not take, is refused with the entry's name.
       - Registrations and auth options refer to an entry by its name; secrets are never
         written to ZooKeeper, logged or returned.
     type: dict

@@ -57,9 +57,10 @@ attributes:
         of failing, since an earlier M(zookeeper.migration.zk_sync_task) task of the same check run would
         have created it.
   diff_mode:
-    support: full
+    support: partial
     description:
       - Shows the cutover record before and after.
+      - The ACLs a freeze or a thaw sets on the clusters are counted (RV(frozen), RV(restored)), not shown node by node.
 options:
   task:
     description:
