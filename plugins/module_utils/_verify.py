@@ -11,7 +11,11 @@ without notice. ``zk_verify``, ``zk_cutover`` and the sync daemon share it.
 1. a snapshot of both sides (``_snapshot.take_snapshot``; data hashes only,
    ACLs when they are compared) and ``_diff.diff_snapshots``: missing, extra,
    data, ACL, type (ephemeral vs persistent) and sequential-counter
-   differences; ephemerals are counted apart and never differences;
+   differences (``counter_behind`` for parents holding persistent sequential
+   children, ``counter_behind_persistent`` for every other persistent parent:
+   ID generators, drained queues); ephemerals are counted apart and never
+   differences, and so are the counters of parents whose children are all
+   ephemeral (``counter_behind_ephemeral``, information);
 2. spot checks: ``spot_check`` random persistent source znodes are re-read
    live from both sides and compared byte for byte (data), as ACL sets and by
    type, which catches what a hash comparison or a stale snapshot would miss;
@@ -47,6 +51,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._diff import (
     PathMap,
     acl_equal,
     diff_snapshots,
+    sequential_counter,
 )
 from ansible_collections.zookeeper.migration.plugins.module_utils._snapshot import (
     DEFAULT_CONTROL_ROOT,
@@ -71,7 +76,7 @@ RECHECK_READ_LIMIT = 5000
 READ_WINDOW = 256
 
 COUNT_KEYS = ('source_nodes', 'destination_nodes', 'missing', 'extra', 'data_mismatch', 'acl_mismatch', 'type_mismatch',
-              'counter_behind', 'ephemeral_skipped')
+              'counter_behind', 'counter_behind_persistent', 'counter_behind_ephemeral', 'ephemeral_skipped')
 
 
 def normalize_compare(compare):
@@ -221,6 +226,7 @@ class VerifyResult(object):
         counts = {'source_nodes': self.source_nodes, 'destination_nodes': self.destination_nodes}
         counts.update(self.diff.counts)
         counts['ephemeral_skipped'] = sum(self.diff.ephemeral_skipped.values())
+        counts['counter_behind_ephemeral'] = len(self.diff.counter_behind_ephemeral)     # information, not a difference
         counts['spot_check_mismatch'] = len(self.spot_mismatched)
         return counts
 
@@ -251,6 +257,7 @@ class VerifyResult(object):
             'ephemeral_skipped': dict(self.diff.ephemeral_skipped),
             'differences': differences,
             'counter_versions': diff['counter_versions'],
+            'counter_behind_ephemeral': diff['counter_behind_ephemeral'],
             'spot_check': {
                 'requested': self.spot_requested,
                 'checked': len(self.spot_checked),
@@ -387,17 +394,25 @@ class Verifier(object):
         compare = tuple(aspect for aspect in self.compare if aspect != 'counters')
         result = diff_snapshots(source, destination, compare=compare, path_map=self.mapping)
         result.compare = self.compare
-        if 'counters' in self.compare and first.counter_behind:
-            parents = sorted(first.counter_behind)
+        lagging = [(name, parent) for name in ('counter_behind', 'counter_behind_persistent', 'counter_behind_ephemeral')
+                   for parent in getattr(first, name)]
+        if 'counters' in self.compare and lagging:
+            # counters only grow: a parent still behind keeps its category (the first comparison knew its children)
+            parents = sorted(parent for _name, parent in lagging)
             src_parents = read_nodes(self.source, parents, with_acl=False, keep_data=False, cluster=self.source_name)
             dst_parents = read_nodes(self.destination, [self.mapping.to_destination(p) for p in parents], with_acl=False,
                                      keep_data=False, cluster=self.destination_name)
-            for parent in parents:
+            for name, parent in lagging:
                 snode = src_parents.nodes.get(parent)
                 dnode = dst_parents.nodes.get(self.mapping.to_destination(parent))
-                if snode is not None and dnode is not None and dnode.cversion < snode.cversion:
-                    result.counter_behind.append(parent)
-                    result.counter_versions[parent] = (snode.cversion, dnode.cversion)
+                if snode is None or dnode is None:
+                    continue
+                # the source side of counter_behind also counts the copied suffixes (counter_target)
+                source_counter = max(sequential_counter(snode), first.counter_versions.get(parent, (0, 0))[0])
+                destination_counter = sequential_counter(dnode)
+                if destination_counter < source_counter:
+                    getattr(result, name).append(parent)
+                    result.counter_versions[parent] = (source_counter, destination_counter)
         # The first comparison's scope and ephemeral counts stand: only differences are re-checked.
         result.ephemeral_skipped = dict(first.ephemeral_skipped)
         result.compared = first.compared
@@ -415,8 +430,10 @@ class Verifier(object):
         for name in DiffResult.CATEGORIES:
             kept = [path for path in getattr(second, name) if path in before]
             setattr(second, name, kept)
-        second.counter_versions = dict((path, versions) for path, versions in second.counter_versions.items()
-                                       if path in set(second.counter_behind))
+        before.update(first.counter_behind_ephemeral)
+        second.counter_behind_ephemeral = [path for path in second.counter_behind_ephemeral if path in before]
+        lagging = set(second.counter_behind) | set(second.counter_behind_persistent) | set(second.counter_behind_ephemeral)
+        second.counter_versions = dict((path, versions) for path, versions in second.counter_versions.items() if path in lagging)
         return second
 
     @staticmethod

@@ -13,8 +13,13 @@ description:
   - Step 3 of a migration. Compares the persistent znodes under O(paths) on a source and a
     destination cluster, namely structure (missing and extra znodes), data (byte-exact, by hash),
     ACLs (as sets of entries), node type (ephemeral on one side, persistent on the other) and
-    sequential counters (a parent whose destination C(cversion) is behind the source's, so a
-    new sequential create there could collide with a copied name).
+    sequential counters (a persistent parent whose destination sequential counter is behind the
+    source's, so a new sequential create there could collide with a copied name or hand out an
+    ID the source already handed out; RV(counts.counter_behind) for parents holding sequential
+    children, RV(counts.counter_behind_persistent) for the others, such as ID generators and
+    drained queues).
+  - Parents holding ephemeral children (locks, registrations) with a counter behind are listed
+    in RV(counter_behind_ephemeral), as information; they do not make RV(in_sync) false.
   - Ephemeral znodes are never differences (they belong to client sessions and are not
     migrated); they are counted in RV(counts.ephemeral_skipped).
   - Spot checks (O(spot_check)) re-read random znodes live from both sides and compare them
@@ -83,7 +88,7 @@ options:
     description:
       - What to compare besides structure (missing and extra znodes, always compared).
       - V(data) byte-exact data, V(acl) ACLs, V(type) ephemeral vs persistent, V(counters)
-        sequential counters of parents with persistent sequential children.
+        sequential counters of persistent parents.
     type: list
     elements: str
     choices: [data, acl, type, counters]
@@ -192,7 +197,19 @@ counts:
       description: Ephemeral on one side, persistent on the other.
       type: int
     counter_behind:
-      description: Parents whose destination sequential counter is behind the source's.
+      description: Parents holding persistent sequential children whose destination sequential counter is behind the source's.
+      type: int
+    counter_behind_persistent:
+      description:
+        - Other persistent parents, with no ephemeral child, whose destination sequential counter (the suffix its next
+          sequential child gets) is behind the source's, such as ID generators (sequential children created and deleted)
+          and drained queues. A sequential create there on the destination would hand out a suffix the source already handed out.
+        - Carry them with the task option O(zookeeper.migration.zk_sync_task#module:counters).
+      type: int
+    counter_behind_ephemeral:
+      description:
+        - Information, not a difference (it does not make C(in_sync) false). Parents holding ephemeral children
+          (locks, service registrations) with the destination counter behind the source's.
       type: int
     ephemeral_skipped:
       description: Ephemeral znodes seen on either side and left out of the comparison.
@@ -201,21 +218,33 @@ counts:
       description: Spot-checked znodes whose live reads differed.
       type: int
   sample: {"source_nodes": 1200, "destination_nodes": 1200, "missing": 0, "extra": 0, "data_mismatch": 0, "acl_mismatch": 0,
-           "type_mismatch": 0, "counter_behind": 0, "ephemeral_skipped": 42, "spot_check_mismatch": 0}
+           "type_mismatch": 0, "counter_behind": 0, "counter_behind_persistent": 0, "counter_behind_ephemeral": 2,
+           "ephemeral_skipped": 42, "spot_check_mismatch": 0}
 differences:
   description:
     - The first O(max_diffs) differing paths of each kind (C(missing), C(extra), C(data_mismatch),
-      C(acl_mismatch), C(type_mismatch), C(counter_behind), C(spot_check)), sorted.
+      C(acl_mismatch), C(type_mismatch), C(counter_behind), C(counter_behind_persistent), C(spot_check)), sorted.
     - C(extra) holds destination paths, the others source paths.
   returned: when the verification ran
   type: dict
   sample: {"missing": ["/app/a"], "extra": [], "data_mismatch": [], "acl_mismatch": [], "type_mismatch": [],
-           "counter_behind": [], "spot_check": []}
+           "counter_behind": [], "counter_behind_persistent": [], "spot_check": []}
 counter_versions:
-  description: For each path of C(counter_behind), the source and destination C(cversion).
+  description:
+    - For each listed path of C(counter_behind), C(counter_behind_persistent) and RV(counter_behind_ephemeral), the sequential
+      counter of each side, the suffix its next sequential child would get (C((cversion + numChildren\) / 2)).
   returned: when the verification ran
   type: dict
   sample: {"/app/queue": {"source": 15, "destination": 3}}
+counter_behind_ephemeral:
+  description:
+    - Information, not a difference. The first O(max_diffs) parents holding ephemeral children (locks, service
+      registrations) whose destination counter is behind the source's. Ephemeral creates count in a parent's counter
+      and are never copied, so such parents are behind on most copies.
+  returned: when the verification ran
+  type: list
+  elements: str
+  sample: ["/app/locks/orders"]
 spot_check:
   description: Spot checks asked for, done and mismatched, with the reason of each mismatch.
   returned: when the verification ran
@@ -347,7 +376,7 @@ def describe_differences(result):
     parts = []
     differences = result['differences']
     for kind, count in result['counts'].items():
-        if kind in ('source_nodes', 'destination_nodes', 'ephemeral_skipped') or not count:
+        if kind in ('source_nodes', 'destination_nodes', 'ephemeral_skipped', 'counter_behind_ephemeral') or not count:
             continue
         key = 'spot_check' if kind == 'spot_check_mismatch' else kind
         first = differences.get(key) or []
@@ -433,8 +462,8 @@ def main():
                              spot_check=params['spot_check'], settle=params['settle'], control_root=root,
                              source_name=source.name, destination_name=destination.name)
         summary = outcome.to_dict(max_diffs=params['max_diffs'])
-        for key in ('in_sync', 'counts', 'differences', 'counter_versions', 'spot_check', 'settle', 'truncated', 'elapsed', 'rate',
-                    'compare', 'exclude'):
+        for key in ('in_sync', 'counts', 'differences', 'counter_versions', 'counter_behind_ephemeral', 'spot_check', 'settle', 'truncated',
+                    'elapsed', 'rate', 'compare', 'exclude'):
             result[key] = summary[key]
         if params['report']:
             report = outcome.to_dict(max_diffs=None)

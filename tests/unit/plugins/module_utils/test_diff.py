@@ -43,7 +43,8 @@ def test_identical_trees_are_in_sync():
     assert diff.in_sync
     assert diff.differences == 0
     assert diff.compared == 3
-    assert diff.counts == {'missing': 0, 'extra': 0, 'data_mismatch': 0, 'acl_mismatch': 0, 'type_mismatch': 0, 'counter_behind': 0}
+    assert diff.counts == {'missing': 0, 'extra': 0, 'data_mismatch': 0, 'acl_mismatch': 0, 'type_mismatch': 0, 'counter_behind': 0,
+                           'counter_behind_persistent': 0}
 
 
 def test_missing_and_extra():
@@ -204,3 +205,30 @@ def test_redacted_acls_are_counted():
     assert diff.in_sync
     assert diff.acl_redacted == {'source': 1, 'destination': 1}
     assert diff.to_dict()['acl_redacted'] == {'source': 1, 'destination': 1}
+
+
+def test_id_generator_and_drained_queue_counters_are_differences():
+    # Sequential children created and deleted: no child left, the source counter is 300 (cversion 600), the copy's 0.
+    source = snap(node('/a', num_children=2, cversion=2), node('/a/ids', cversion=600), node('/a/queue', cversion=40))
+    destination = snap(node('/a', num_children=2, cversion=2), node('/a/ids'), node('/a/queue'))
+    diff = diff_snapshots(source, destination)
+    assert not diff.in_sync
+    assert diff.counter_behind == []
+    assert sorted(diff.counter_behind_persistent) == ['/a/ids', '/a/queue']
+    assert diff.counter_versions['/a/ids'] == (300, 0)
+    assert diff.to_dict()['counter_versions']['/a/queue'] == {'source': 20, 'destination': 0}
+    # at or above the source's: in sync; 'counters' not compared: not looked at
+    raised = snap(node('/a', num_children=2, cversion=2), node('/a/ids', cversion=600), node('/a/queue', cversion=42))
+    assert diff_snapshots(source, raised).in_sync
+    assert diff_snapshots(source, destination, compare=('data', 'acl', 'type')).in_sync
+
+
+def test_counters_of_parents_holding_ephemerals_are_information():
+    # A lock parent: 500 creates, one holder left. Its counter on the copy is 0: reported apart, still in sync.
+    source = snap(node('/a', num_children=1, cversion=999), node('/a/lock-0000000499', ephemeral_owner=7))
+    destination = snap(node('/a'))
+    diff = diff_snapshots(source, destination)
+    assert diff.in_sync
+    assert diff.counter_behind_ephemeral == ['/a'] and diff.counter_behind_persistent == []
+    summary = diff.to_dict()
+    assert summary['counter_behind_ephemeral'] == ['/a'] and summary['counter_versions']['/a'] == {'source': 500, 'destination': 0}
