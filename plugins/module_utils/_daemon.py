@@ -240,14 +240,33 @@ def cluster_connection(record, credentials):
 # Logging
 # --------------------------------------------------------------------------
 
+#: syslog priorities of the log levels, for journald (``<N>`` line prefixes, see sd-daemon(3)).
+SYSLOG_PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+def syslog_priority(levelno):
+    """The syslog priority of a logging level (levels between the named ones take the next lower name's)."""
+    for level in sorted(SYSLOG_PRIORITIES, reverse=True):
+        if levelno >= level:
+            return SYSLOG_PRIORITIES[level]
+    return 7
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, msg, daemon, and task/path/event/cluster when given."""
+    """One JSON object per line: ts, level, logger, msg, daemon, and task/path/event/cluster when given.
+
+    With ``priority_prefix`` (stdout is the journal: systemd sets
+    ``JOURNAL_STREAM``) each line starts with ``<N>``, the syslog priority of
+    its level, which journald takes as the entry's priority and strips, so
+    ``journalctl -p warning`` shows warnings and errors, JSON intact.
+    """
 
     EXTRA_FIELDS = ('task', 'path', 'event', 'policy', 'cluster', 'side', 'epoch')
 
-    def __init__(self, daemon_id=None):
+    def __init__(self, daemon_id=None, priority_prefix=False):
         super(JsonFormatter, self).__init__()
         self.daemon_id = daemon_id
+        self.priority_prefix = priority_prefix
 
     def format(self, record):
         out = {
@@ -264,13 +283,21 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out['exception'] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str, sort_keys=False)
+        line = json.dumps(out, default=str, sort_keys=False)
+        if self.priority_prefix:
+            return '<%d>%s' % (syslog_priority(record.levelno), line)
+        return line
 
 
-def setup_logging(level='INFO', daemon_id=None, stream=None):
-    """JSON lines on stdout for our loggers; kazoo's own chatter only from WARNING up."""
+def setup_logging(level='INFO', daemon_id=None, stream=None, environ=None):
+    """JSON lines on stdout for our loggers; kazoo's own chatter only from WARNING up.
+
+    Under systemd with stdout on the journal (``JOURNAL_STREAM`` set) each line
+    carries its syslog priority for journald.
+    """
+    environ = os.environ if environ is None else environ
     handler = logging.StreamHandler(stream or sys.stdout)
-    handler.setFormatter(JsonFormatter(daemon_id))
+    handler.setFormatter(JsonFormatter(daemon_id, priority_prefix=bool(environ.get('JOURNAL_STREAM'))))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -181,3 +181,37 @@ def test_control_acl_settings_fail_closed_by_default():
     assert opened['control_acl'] == {'allow_open_acl': True, 'world_read': True}
     with pytest.raises(ConfigError, match='control.allow_open_acl must be true or false'):
         _daemon.validate_config({'daemon_id': 'd1', 'control': {'hosts': ['127.0.0.1:2181'], 'allow_open_acl': 'yes'}})
+
+
+# -- journald priorities -------------------------------------------------------------
+
+def test_lines_carry_their_syslog_priority_only_on_the_journal():
+    import io
+    import logging as std_logging
+    from ansible_collections.zookeeper.migration.plugins.module_utils import _daemon as daemon_module
+    for environ, prefixed in (({'JOURNAL_STREAM': '8:12345'}, True), ({}, False)):
+        stream = io.StringIO()
+        handler = daemon_module.setup_logging('DEBUG', daemon_id='d1', stream=stream, environ=environ)
+        try:
+            log = std_logging.getLogger('zookeeper_migration.test')
+            log.debug('d')
+            log.info('i')
+            log.warning('conflict on /a', extra={'task': 't'})
+            log.error('e')
+            log.critical('c')
+        finally:
+            std_logging.getLogger().removeHandler(handler)
+        lines = stream.getvalue().splitlines()
+        assert len(lines) == 5
+        for line, priority, level in zip(lines, (7, 6, 4, 3, 2), ('debug', 'info', 'warning', 'error', 'critical')):
+            if prefixed:
+                assert line.startswith('<%d>{' % priority), line
+                line = line[len('<%d>' % priority):]
+            record = json.loads(line)    # the JSON fields are intact after the prefix
+            assert record['level'] == level and record['daemon'] == 'd1'
+        assert json.loads(lines[2][3:] if prefixed else lines[2])['task'] == 't'
+
+
+def test_levels_between_the_named_ones_take_the_lower_priority():
+    from ansible_collections.zookeeper.migration.plugins.module_utils import _daemon as daemon_module
+    assert daemon_module.syslog_priority(25) == 6 and daemon_module.syslog_priority(35) == 4 and daemon_module.syslog_priority(1) == 7
