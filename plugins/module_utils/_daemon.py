@@ -289,6 +289,27 @@ class JsonFormatter(logging.Formatter):
         return line
 
 
+def writes_to_journal(stream, environ):
+    """True when ``stream`` is the journal stream systemd connected (``JOURNAL_STREAM`` names its device and inode).
+
+    A child whose stdout was redirected inherits the variable: its stream is
+    then another file, which the device and inode tell (systemd.exec(5)). A
+    stream without a file descriptor (a test's StringIO) trusts the variable.
+    """
+    value = environ.get('JOURNAL_STREAM')
+    if not value:
+        return False
+    try:
+        device, inode = (int(part) for part in value.split(':'))
+    except ValueError:
+        return False
+    try:
+        status = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return True
+    return (status.st_dev, status.st_ino) == (device, inode)
+
+
 def setup_logging(level='INFO', daemon_id=None, stream=None, environ=None):
     """JSON lines on stdout for our loggers; kazoo's own chatter only from WARNING up.
 
@@ -296,8 +317,9 @@ def setup_logging(level='INFO', daemon_id=None, stream=None, environ=None):
     carries its syslog priority for journald.
     """
     environ = os.environ if environ is None else environ
-    handler = logging.StreamHandler(stream or sys.stdout)
-    handler.setFormatter(JsonFormatter(daemon_id, priority_prefix=bool(environ.get('JOURNAL_STREAM'))))
+    stream = stream or sys.stdout
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter(daemon_id, priority_prefix=writes_to_journal(stream, environ)))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -215,3 +215,15 @@ def test_lines_carry_their_syslog_priority_only_on_the_journal():
 def test_levels_between_the_named_ones_take_the_lower_priority():
     from ansible_collections.zookeeper.migration.plugins.module_utils import _daemon as daemon_module
     assert daemon_module.syslog_priority(25) == 6 and daemon_module.syslog_priority(35) == 4 and daemon_module.syslog_priority(1) == 7
+
+
+def test_an_inherited_journal_stream_of_a_redirected_stdout_is_ignored(tmp_path):
+    import os
+    from ansible_collections.zookeeper.migration.plugins.module_utils import _daemon as daemon_module
+    with open(str(tmp_path / 'log'), 'w') as stream:
+        status = os.fstat(stream.fileno())
+        assert daemon_module.writes_to_journal(stream, {'JOURNAL_STREAM': '%d:%d' % (status.st_dev, status.st_ino)}) is True
+        # a parent's journal stream, inherited by a process whose stdout is this file
+        assert daemon_module.writes_to_journal(stream, {'JOURNAL_STREAM': '%d:%d' % (status.st_dev, status.st_ino + 1)}) is False
+        assert daemon_module.writes_to_journal(stream, {'JOURNAL_STREAM': 'garbage'}) is False
+        assert daemon_module.writes_to_journal(stream, {}) is False
