@@ -493,18 +493,22 @@ class Cutover(object):
             self.operations.append('resume the interrupted cutover of task %s' % self.task)
         self.operations.append('record the cutover of task %s' % self.task)
         if freeze_source:
-            count = self._freeze_snapshot.persistent_count
             if before['sync_acl']:
                 self.operations.append('suspend ACL propagation of task %s while the source is frozen' % self.task)
-            self.operations.append('freeze %d source znode(s) read-only, saving their ACLs first' % count)
-            self.operations.append('prove the freeze: a write by a throwaway identity must be refused')
-            self.result['frozen'] = count
-            self.result['write_outage_estimate'] = estimate_outage(count, self._read_seconds, self.options.settle)
+            self._plan_freeze('source', self._freeze_snapshot)
         self.operations.append('drain task %s and pause it' % self.task)
         if self.options.verify:
             self.operations.append('verify %s against %s' % (spec['source'], spec['destination']))
         self.operations.append('stop task %s and record the cutover as completed' % self.task)
         return self._done(True, self.store.get_cutover(self.task), 'would cut over task %s' % self.task, check_mode=True)
+
+    def _plan_freeze(self, side, snapshot):
+        """The check-mode steps and figures of freezing ``side`` (its scope read in ``snapshot``)."""
+        count = snapshot.persistent_count
+        self.operations.append('freeze %d %s znode(s) read-only, saving their ACLs first' % (count, side))
+        self.operations.append('prove the freeze: a write by a throwaway identity must be refused')
+        self.result['frozen'] = count
+        self.result['write_outage_estimate'] = estimate_outage(count, self._read_seconds, self.options.settle)
 
     def _run_complete(self, spec, record, resuming, freeze, before, source_client, destination_client, conns):
         started = self.now()
@@ -684,11 +688,7 @@ class Cutover(object):
     def _plan_rollback_after_completion(self, spec, freeze, source_frozen, snapshot):
         self.operations.append('sync %s back to %s until they are in sync' % (spec['destination'], spec['source']))
         if freeze:
-            count = snapshot.persistent_count
-            self.operations.append('freeze %d destination znode(s) read-only, saving their ACLs first' % count)
-            self.operations.append('prove the freeze: a write by a throwaway identity must be refused')
-            self.result['frozen'] = count
-            self.result['write_outage_estimate'] = estimate_outage(count, self._read_seconds, self.options.settle)
+            self._plan_freeze('destination', snapshot)
         self.operations.append('drain task %s and pause it' % self.task)
         if self.options.verify:
             self.operations.append('verify %s against %s' % (spec['source'], spec['destination']))

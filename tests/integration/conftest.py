@@ -18,3 +18,13 @@ def sync_env(zk_source, zk_dest, zk_path, tmp_path, zk_client_factory):
     yield env
     cleanup_daemons(env.daemons)
     print(env.logs())   # pytest shows captured teardown output only when the test failed
+
+
+@pytest.fixture
+def cutover_env(zk_source, zk_dest, zk_path, tmp_path, zk_client_factory):
+    """``CutoverEnv`` (test_cutover_engine.py): a digest migration identity, a varied source tree, daemons on demand."""
+    from tests.integration.test_cutover_engine import CutoverEnv
+    environment = CutoverEnv(zk_source, zk_dest, zk_path, tmp_path, zk_client_factory)
+    yield environment
+    cleanup_daemons(environment.daemons)
+    print(environment.logs())   # pytest shows captured teardown output only when the test failed

@@ -22,7 +22,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils import _contro
 from ansible_collections.zookeeper.migration.plugins.module_utils._cutover import Cutover, CutoverError, CutoverOptions
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import AuthFailedError, ConfigError
 
-from tests.integration.sync_support import DaemonProcess, cleanup_daemons, persistent_tree, wait_for, wait_streaming
+from tests.integration.sync_support import DaemonProcess, persistent_tree, wait_for, wait_streaming
 
 pytestmark = pytest.mark.integration
 
@@ -158,11 +158,8 @@ class CutoverEnv(object):
 
 
 @pytest.fixture
-def env(zk_source, zk_dest, zk_path, tmp_path, zk_client_factory):
-    environment = CutoverEnv(zk_source, zk_dest, zk_path, tmp_path, zk_client_factory)
-    yield environment
-    cleanup_daemons(environment.daemons)
-    print(environment.logs())   # shown by pytest only when the test failed
+def env(cutover_env):
+    return cutover_env
 
 
 def frozen_expected(original):

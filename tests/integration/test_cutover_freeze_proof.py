@@ -11,7 +11,8 @@ from kazoo.security import CREATOR_ALL_ACL
 from ansible_collections.zookeeper.migration.plugins.module_utils._cutover import CutoverError
 from ansible_collections.zookeeper.migration.plugins.module_utils._freeze import FreezeError
 
-from tests.integration.test_cutover_engine import APP, MIGRATOR, CutoverEnv, all_acls, cleanup_daemons, persistent_paths
+from tests.integration.sync_support import cleanup_daemons
+from tests.integration.test_cutover_engine import APP, MIGRATOR, CutoverEnv, all_acls, persistent_paths
 
 pytestmark = pytest.mark.integration
 

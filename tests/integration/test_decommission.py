@@ -19,7 +19,8 @@ from ansible_collections.zookeeper.migration.plugins.module_utils import _contro
 from ansible_collections.zookeeper.migration.plugins.module_utils._decommission import Decommission, read_saved_acls
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError
 
-from tests.integration.test_cutover_engine import MIGRATOR, CutoverEnv, all_acls, cleanup_daemons, digest_id, persistent_paths
+from tests.integration.sync_support import cleanup_daemons
+from tests.integration.test_cutover_engine import MIGRATOR, CutoverEnv, all_acls, digest_id, persistent_paths
 
 pytestmark = pytest.mark.integration
 
@@ -42,11 +43,8 @@ def leftovers(client, root, task):
 
 
 @pytest.fixture
-def env(zk_source, zk_dest, zk_path, tmp_path, zk_client_factory):
-    environment = CutoverEnv(zk_source, zk_dest, zk_path, tmp_path, zk_client_factory)
-    yield environment
-    cleanup_daemons(environment.daemons)
-    print(environment.logs())
+def env(cutover_env):
+    return cutover_env
 
 
 def test_decommission_leaves_nothing_behind(env, tmp_path):

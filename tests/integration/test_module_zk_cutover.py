@@ -15,18 +15,15 @@ import pytest
 from kazoo.exceptions import NoAuthError
 
 from tests.integration.ansible_runner import run_playbook
-from tests.integration.test_cutover_engine import CREDENTIALS, CutoverEnv, all_acls, cleanup_daemons, frozen_expected, persistent_paths
+from tests.integration.test_cutover_engine import CREDENTIALS, all_acls, frozen_expected, persistent_paths
 from tests.integration.sync_support import persistent_tree
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def env(zk_source, zk_dest, zk_path, tmp_path, zk_client_factory):
-    environment = CutoverEnv(zk_source, zk_dest, zk_path, tmp_path, zk_client_factory)
-    yield environment
-    cleanup_daemons(environment.daemons)
-    print(environment.logs())
+def env(cutover_env):
+    return cutover_env
 
 
 def play(env, tags, **extra):

@@ -13,18 +13,15 @@ import pytest
 from kazoo.security import ACL, Id, make_digest_acl
 
 from tests.integration.ansible_runner import run_playbook
-from tests.integration.test_cutover_engine import APP, CREDENTIALS, CutoverEnv, all_acls, cleanup_daemons
+from tests.integration.test_cutover_engine import APP, CREDENTIALS, all_acls
 from tests.integration.sync_support import persistent_tree
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def env(zk_source, zk_dest, zk_path, tmp_path, zk_client_factory):
-    environment = CutoverEnv(zk_source, zk_dest, zk_path, tmp_path, zk_client_factory)
-    yield environment
-    cleanup_daemons(environment.daemons)
-    print(environment.logs())
+def env(cutover_env):
+    return cutover_env
 
 
 def test_zk_sync_task_sequence(env):
