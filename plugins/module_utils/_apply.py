@@ -96,6 +96,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._diff import (
     sequential_parents,
 )
 from ansible_collections.zookeeper.migration.plugins.module_utils._snapshot import Snapshot, take_snapshot
+from ansible_collections.zookeeper.migration.plugins.module_utils._counters import add_counter_raises
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import (
     DEFAULT_MAX_REQUEST_BYTES,
     translate_error,
@@ -1593,7 +1594,7 @@ def snapshot_pair(source_client, dest_client, source_roots, dest_roots, exclude=
 def copy(source_client, dest_client, paths, exclude=(), sync_acl=True, acl_mode='verbatim', migrator_acl=None, prune=False,
          node_types=None, max_batch_bytes=None, in_flight=DEFAULT_IN_FLIGHT, dry_run=False, fence=None,
          max_request_bytes=DEFAULT_MAX_REQUEST_BYTES, max_batch_ops=DEFAULT_MAX_BATCH_OPS, progress=None, snapshot_options=None,
-         retries=2, reconnect_timeout=60.0):
+         retries=2, reconnect_timeout=60.0, counters=None):
     """One-way copy of ``paths`` from the source cluster to the destination: snapshot + diff + plan + apply.
 
     ``paths`` items are absolute paths (same path on both sides) or
@@ -1601,7 +1602,9 @@ def copy(source_client, dest_client, paths, exclude=(), sync_acl=True, acl_mode=
     source paths. ``dry_run`` computes the plan and writes nothing. Returns a
     ``CopyResult``; failures raise the engine's errors (see ``apply_plan``).
     ``snapshot_options`` are extra keyword arguments for ``take_snapshot``
-    (``control_root``, ``batch``, ``in_flight``).
+    (``control_root``, ``batch``, ``in_flight``). ``counters`` (the task
+    option, ``_counters``): whose sequential counters are raised besides the
+    sequential parents' (None or ``sequential``: only theirs).
 
     When the destination connection drops during the apply (the outcome of
     the multis in flight is then unknown), the copy waits up to
@@ -1638,6 +1641,8 @@ def copy(source_client, dest_client, paths, exclude=(), sync_acl=True, acl_mode=
             mark = time.monotonic()
             plan = plan_copy(source, destination, diff, sync_acl=sync_acl, acl_mode=acl_mode, migrator_acl=migrator_acl, prune=prune,
                              node_types=node_types, path_map=mapping)
+            if counters is not None:
+                add_counter_raises(plan, source, destination, counters, path_map=mapping)
             _add_timing(timings, 'plan', mark)
             if first_diff is None:
                 first_diff, first_plan = diff, plan

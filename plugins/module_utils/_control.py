@@ -63,6 +63,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
     VersionConflictError,
     ZkMigrationError,
 )
+from ansible_collections.zookeeper.migration.plugins.module_utils._counters import DEFAULT_COUNTERS, normalize_counters
 
 try:
     from kazoo import exceptions as kazoo_exceptions
@@ -134,6 +135,7 @@ TASK_DEFAULTS = {
     'conflict': 'source_wins',
     'node_types': [],
     'max_write_rate': 0,
+    'counters': DEFAULT_COUNTERS,
     'state': 'running',
     'direction_after_cutover': 'none',
 }
@@ -501,6 +503,8 @@ def normalize_task_spec(spec, root=DEFAULT_ROOT, error=ConfigError):
         for index, entry in enumerate(fields.get('node_types', 'list', default=TASK_DEFAULTS['node_types']))
     ]
     out['max_write_rate'] = fields.get('max_write_rate', 'int', default=TASK_DEFAULTS['max_write_rate'], minimum=0)
+    fields.seen.add('counters')
+    out['counters'] = normalize_counters(spec.get('counters'), "%s: field 'counters'" % where, error)
     out['state'] = fields.get('state', 'str', default=TASK_DEFAULTS['state'], choices=TASK_STATES)
     out['direction_after_cutover'] = fields.get('direction_after_cutover', 'str', default=TASK_DEFAULTS['direction_after_cutover'],
                                                 choices=DIRECTIONS_AFTER_CUTOVER)

@@ -34,6 +34,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
     ZkMigrationError,
 )
 from ansible_collections.zookeeper.migration.plugins.module_utils import _control
+from ansible_collections.zookeeper.migration.plugins.module_utils import _counters
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import ClusterSpec, translate_error
 
 try:
@@ -44,9 +45,9 @@ except ImportError:
 
 #: Task spec fields the module manages (``direction_after_cutover`` belongs to the cutover).
 MANAGED_FIELDS = ('source', 'destination', 'mode', 'paths', 'exclude', 'initial', 'prune', 'sync_acl', 'acl_mode', 'conflict',
-                  'node_types', 'max_write_rate', 'state')
+                  'node_types', 'max_write_rate', 'counters', 'state')
 #: Fields that change what the initial sync copies: a change re-runs the preflight.
-SCOPE_FIELDS = ('source', 'destination', 'mode', 'paths', 'exclude', 'initial', 'prune', 'sync_acl', 'acl_mode', 'node_types')
+SCOPE_FIELDS = ('source', 'destination', 'mode', 'paths', 'exclude', 'initial', 'prune', 'sync_acl', 'acl_mode', 'node_types', 'counters')
 
 #: Cutover record states of a cutover that has started and not ended.
 CUTOVER_IN_PROGRESS = ('started', 'frozen', 'drained', 'verified')
@@ -195,7 +196,7 @@ def plan_initial_sync(source_client, destination_client, spec, control_root=_con
                              sync_acl=spec['sync_acl'], acl_mode=spec['acl_mode'],
                              migrator_acl=migrator_acl if spec['acl_mode'] == 'grant_migrator' else None,
                              prune=prune, node_types=spec['node_types'] or None, dry_run=True,
-                             snapshot_options={'control_root': control_root})
+                             snapshot_options={'control_root': control_root}, counters=spec.get('counters'))
     except AuthFailedError as exc:
         raise AuthFailedError('task %r: the migration identity of the source cluster %r cannot read what the task must copy: %s'
                               % (spec['name'], source_name, exc.message), path=exc.path, cluster=source_name)
@@ -212,7 +213,10 @@ def plan_initial_sync(source_client, destination_client, spec, control_root=_con
     }
     source = {'create': len(extra) if union else 0, 'update': 0, 'delete': 0, 'set_acl': 0, 'raise_counter': 0}
     leftovers = [] if (union or prune) else extra
+    counters = _counters.plan_cost(plan, max_paths=max_paths)
+    counters['scope'] = spec.get('counters') or _counters.DEFAULT_COUNTERS
     return {
+        'counters': counters,
         'source': source,
         'destination': destination,
         'source_nodes': diff.source_persistent,

@@ -13,7 +13,7 @@ description:
   - Step 2 of a migration. Writes the task C(<control.root>/tasks/<name>) in the control store. It names
     the subtrees (O(paths), minus O(exclude)) of a registered O(source) cluster that the sync daemons
     copy to a registered O(destination) cluster, how (O(mode), O(initial), O(prune), O(sync_acl),
-    O(acl_mode), O(conflict), O(node_types), O(max_write_rate)) and whether they run it (O(state)).
+    O(acl_mode), O(conflict), O(node_types), O(max_write_rate), O(counters)) and whether they run it (O(state)).
     The daemons (role C(zookeeper.migration.sync_daemon)) pick the change up within seconds. One of
     them leads the task, makes the destination equal to the source (the initial sync), then keeps
     both in sync.
@@ -158,6 +158,23 @@ options:
       - Default V(0) when the task is created or O(state=running) is asked for. With O(state=paused) or O(state=stopped),
         an existing task keeps its stored value when the option is left out.
     type: int
+  counters:
+    description:
+      - Whose sequential counters are carried to the destination, so that a sequential create there gets a suffix above
+        every one the source handed out. A parent's counter is the suffix of its next sequential child.
+      - V(sequential) carries the counters of parents holding persistent children with a 10-digit sequential suffix.
+      - V(all) also carries those of every other persistent parent holding no ephemeral child, such as ID generators
+        (sequential children created and deleted, none left) and drained queues. Lock and registration parents are
+        left out (their ephemeral children are never copied).
+      - A list of globs on absolute paths (C(*) also matches C(/)) carries the sequential parents' and those of every parent
+        matching one, lock parents included.
+      - Raising a counter by N takes N creates and N deletes of a throwaway child; RV(plan.counters) shows the cost. The
+        daemons raise counters in the initial sync, within a batch of a child's create or delete on the source while
+        streaming, and at every full reconcile. M(zookeeper.migration.zk_verify) reports the parents left behind
+        (RV(zookeeper.migration.zk_verify#module:counts.counter_behind_persistent)).
+      - Default V(sequential) when the task is created or O(state=running) is asked for. With O(state=paused) or O(state=stopped),
+        an existing task keeps its stored value when the option is left out.
+    type: raw
   state:
     description:
       - V(running) the daemons run the task; V(paused) its leader keeps the leadership but stops writing;
@@ -361,6 +378,13 @@ plan:
       description: The first paths of each kind of operation.
       type: dict
       sample: {"create": [/config/a], "update": [], "delete": [], "copy_back": []}
+    counters:
+      description:
+        - The cost of carrying the sequential counters (O(counters), in C(scope)) in the initial sync; C(parents) whose
+          counter is raised, the C(seq_bump_pairs) that takes (each a C(creates) and a C(deletes) of a throwaway child, in
+          one multi), and the first such parents.
+      type: dict
+      sample: {"scope": "all", "parents": 2, "seq_bump_pairs": 412, "creates": 412, "deletes": 412, "first_paths": ["/app/ids"]}
 operations:
   description: What was done (or would be done in check mode).
   returned: always
@@ -406,6 +430,7 @@ def argument_spec():
             ttl_ms=dict(type='int'),
         )),
         max_write_rate=dict(type='int'),
+        counters=dict(type='raw'),
         state=dict(type='str', choices=['running', 'paused', 'stopped', 'absent'], default='running'),
         force=dict(type='bool', default=False),
         saved_acls_export=dict(type='path'),
