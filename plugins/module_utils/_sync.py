@@ -88,6 +88,7 @@ except ImportError:
 # Siblings that import kazoo-dependent pieces lazily themselves.
 from ansible_collections.zookeeper.migration.plugins.module_utils import _apply
 from ansible_collections.zookeeper.migration.plugins.module_utils import _control
+from ansible_collections.zookeeper.migration.plugins.module_utils import _counters
 from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol
 from ansible_collections.zookeeper.migration.plugins.module_utils import _snapshot
 from ansible_collections.zookeeper.migration.plugins.module_utils import _client
@@ -376,6 +377,8 @@ class SyncEngine(object):
         self.leftover_paths = set()
         self.stuck = {}                 # path -> what keeps failing there (_park)
         self.seq_parents_pending = set()
+        # counters carried beyond the sequential parents (spec 'counters'): parents of changed paths, aligned after each batch
+        self.counter_stream = _counters.CounterStream(spec.get('counters'), self._accept)
         self._status_thread = None
         self._status_lock = threading.Lock()
         self._last_latency = None
@@ -859,6 +862,7 @@ class SyncEngine(object):
         plan = _apply.plan_copy(src_snap, dst_snap, diff, sync_acl=self.sync_acl, acl_mode=self.acl_mode,
                                 migrator_acl=target.migrator_acl if self.acl_mode == 'grant_migrator' else None,
                                 prune=False, node_types=self.spec.get('node_types') or None)
+        _counters.add_counter_raises(plan, src_snap, dst_snap, self.counter_stream.scope)
         if skipped:
             def readable(op):
                 return not any(op.path == path or op.path.startswith(path.rstrip('/') + '/') for path in skipped)
@@ -977,6 +981,7 @@ class SyncEngine(object):
             self._write_acls(replica, acl_fixes)
         for side_name, raises in scan.counter_raises.items():
             self._raise_counters(self.sides[side_name], raises)
+        self.counter_stream.forget()
         now = time.monotonic()
         self.counters['full_reconciles'] += 1
         self.last_full_reconcile = time.time()
@@ -1183,6 +1188,7 @@ class SyncEngine(object):
                     return
         paths = [path for path, _first in items]
         first_seen = dict(items)
+        self.counter_stream.note(paths)
         if self._touched is not None:
             self._touched.update(paths)
         self.counters['batches'] += 1
@@ -1294,10 +1300,11 @@ class SyncEngine(object):
             self._check_stop()
             self._submit_apply(self.sides[side_name], plan, pending, first_seen)
         self.timings['write'] += time.monotonic() - decided
-        if self.seq_parents_pending or self.sides[SOURCE].node_watcher is not None or self.sides[DESTINATION].node_watcher is not None:
+        if self.seq_parents_pending or self.counter_stream.pending or self.sides[SOURCE].node_watcher is not None or \
+                self.sides[DESTINATION].node_watcher is not None:
             # counters are aligned after the creates landed; per-node watches are re-armed by reads that must follow the writes
             self._finish_writes()
-            if self.seq_parents_pending:
+            if self.seq_parents_pending or self.counter_stream.pending:
                 self._align_counters(states)
 
     def _requeue(self, items, delay):
@@ -1693,8 +1700,10 @@ class SyncEngine(object):
         return False
 
     def _align_counters(self, states):
-        """After sequential children were copied: raise the lower side's counter of each such parent to the higher's."""
-        parents = sorted(self.seq_parents_pending)
+        """After sequential children were copied, or a carried parent's children changed (``counter_stream``):
+        raise the lower side's counter of each such parent to the higher's."""
+        carried = self.counter_stream.take() - self.seq_parents_pending
+        parents = sorted(self.seq_parents_pending | carried)
         self.seq_parents_pending.clear()
         stats = {}
         for side in self.sides.values():
@@ -1716,9 +1725,10 @@ class SyncEngine(object):
                     continue
                 here = (mine.cversion + mine.numChildren) // 2
                 there = (theirs.cversion + theirs.numChildren) // 2
-                if here < there:
+                if here < there and (parent not in carried or self.counter_stream.carried(parent, self.sides[other].io)):
                     plan.raise_cversion(parent, there, here)
             if plan.counter_raises:
+                self.counter_stream.count((op.path, op.target, op.current) for op in plan.counter_raises)
                 result = _apply.apply_plan(side.client, plan, fence=self._fence(side), continue_on_error=True,
                                            max_request_bytes=self.options.max_request_bytes, cluster=side.cluster)
                 self._check_fenced(result, side)
@@ -1850,6 +1860,7 @@ class SyncEngine(object):
             'batch_paths': self.counters['batch_paths'],
             'seconds': dict((name, round(value, 3)) for name, value in self.timings.items()),
             'checkpoints': self.counters['checkpoints'],
+            'counters_raised': {'parents': self.counter_stream.raised_parents, 'seq_bump_pairs': self.counter_stream.raised_pairs},
             'read_sessions': dict((side.name, 'separate' if side.io is not side.client else 'shared') for side in self.sides.values()),
             'acl_sync': 'suspended (%s)' % self.acl_suspended if self.acl_suspended else ('on' if self.sync_acl else 'off'),
         }

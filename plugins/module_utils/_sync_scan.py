@@ -20,6 +20,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
 from ansible_collections.zookeeper.migration.plugins.module_utils._diff import SEQ_BUMP_PREFIX, acl_equal, acl_tuples, has_sequential_suffix
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import translate_error
 from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol
+from ansible_collections.zookeeper.migration.plugins.module_utils._counters import counter_raises
 from ansible_collections.zookeeper.migration.plugins.module_utils import _snapshot
 from ansible_collections.zookeeper.migration.plugins.module_utils._sync_baseline import hash64
 from ansible_collections.zookeeper.migration.plugins.module_utils._sync_decide import DESTINATION, SIDES, SOURCE, base_value, other as _other
@@ -61,6 +62,9 @@ class _ReconcileScan(object):
         self.counter_raises = {}   # side name -> [(parent, target, current)]
         self.unreadable = []       # (path, error): read refused on a side (SyncEngine._park takes them)
         self.seen = dict((side, 0) for side in SIDES)
+        self.scope = engine.counter_stream.scope      # counters carried beyond the sequential parents (spec 'counters')
+        self.writable = frozenset(side.name for side in engine.sides.values() if side.writable)
+        self._holds_ephemerals = False                # the parent being scanned has an ephemeral child on either side
 
     def run(self):
         engine = self.engine
@@ -105,6 +109,7 @@ class _ReconcileScan(object):
         streams.append(self._baseline_children(prefix, leaves=True))
         streams.append(iter(sorted(set(self._baseline_children(prefix, leaves=False)))))
         highest = {}
+        self._holds_ephemerals = False
         step = self.CHUNK * self.WINDOW
         children = []
         previous = None
@@ -127,6 +132,15 @@ class _ReconcileScan(object):
             target = max(theirs, target)
             if mine < target:
                 self.counter_raises.setdefault(side_name, []).append((path, target, mine))
+        if self.scope.beyond_sequential and self.scope.carries(path, self._holds_ephemerals):
+            self._carry(path, counters, skip=highest)
+
+    def _carry(self, path, counters, skip=()):
+        """Raise the lower counter of a parent the task carries (``counters`` option), unless ``skip`` names the side
+        (the sequential rule above already raised it there)."""
+        for side_name, target, current in counter_raises(counters, self.writable):
+            if side_name not in skip:
+                self.counter_raises.setdefault(side_name, []).append((path, target, current))
 
     def _note_unreadable(self, exc, path, cluster):
         """A path the scan cannot read on one side: reported to the worker, not a reason to fail the whole scan."""
@@ -217,6 +231,8 @@ class _ReconcileScan(object):
                     counters[side] = (stat.cversion + stat.numChildren) // 2
             if any(stat.numChildren for _data, stat in states.values()) or any(True for _path in self._baseline_under(path)):
                 parents.append((path, counters))
+            elif self.scope.beyond_sequential and self.scope.carries(path, False):
+                self._carry(path, counters)     # no child on either side (an ID generator, a drained queue): never listed
             if highest is not None:
                 name = path.rpartition('/')[2]
                 if has_sequential_suffix(name) and not name.startswith(SEQ_BUMP_PREFIX):
@@ -225,6 +241,7 @@ class _ReconcileScan(object):
                         other = _other(side)
                         highest[other] = max(highest.get(other, 0), int(name[-10:]) + 1)
             if any(stat.ephemeralOwner for _data, stat in states.values()):
+                self._holds_ephemerals = self._holds_ephemerals or highest is not None
                 continue    # never synced
             if len(states) < 2:
                 self.queued.append(path)
