@@ -79,6 +79,7 @@ bidirectional task, writes made on the destination during the drain still
 flow to the (frozen) source through the migrator's rights.
 """
 
+import os
 import time
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import (
@@ -110,6 +111,8 @@ DEFAULT_SETTLE = 1.0
 DEFAULT_SPOT_CHECK = 20
 MAX_REPORT_PATHS = 20
 #: Verification kinds that block a cutover (a node only on the destination is no loss).
+#: counter_behind_persistent (a parent without sequential children whose counter is behind) is reported, not blocking: the
+#: cutover carries such counters again after the drain when the task's ``counters`` option asks for them.
 BLOCKING_KINDS = ('missing', 'data_mismatch', 'type_mismatch', 'counter_behind', 'acl_mismatch', 'spot_check_mismatch')
 
 
@@ -207,7 +210,7 @@ class CutoverOptions(object):
     """Tunables of a cutover run (the module sets ``drain_timeout``, ``verify`` and ``allow_shared_identity``)."""
 
     def __init__(self, drain_timeout=DEFAULT_DRAIN_TIMEOUT, verify=True, settle=DEFAULT_SETTLE, spot_check=DEFAULT_SPOT_CHECK,
-                 freeze_batch=DEFAULT_FREEZE_BATCH, poll=0.2, allow_shared_identity=False):
+                 freeze_batch=DEFAULT_FREEZE_BATCH, poll=0.2, allow_shared_identity=False, backup_dir=None):
         if drain_timeout is None or drain_timeout <= 0:
             raise ConfigError('drain_timeout must be a positive number of seconds')
         if freeze_batch < 1:
@@ -219,6 +222,9 @@ class CutoverOptions(object):
         self.freeze_batch = int(freeze_batch)
         self.poll = float(poll)
         self.allow_shared_identity = bool(allow_shared_identity)
+        if backup_dir is not None and not os.path.isdir(backup_dir):
+            raise ConfigError('backup_dir %s is not a directory' % backup_dir)
+        self.backup_dir = backup_dir
 
 
 class _Connections(object):
@@ -250,7 +256,7 @@ class Cutover(object):
         self.operations = []
         self.warnings = []
         self.result = {'frozen': 0, 'restored': 0, 'acl_fixed': 0, 'verify': None, 'freeze_proof': None, 'write_outage': None,
-                       'write_outage_estimate': None}
+                       'write_outage_estimate': None, 'backup': None}
         self._freeze_snapshot = None
         self._read_seconds = None
 
@@ -502,9 +508,42 @@ class Cutover(object):
         self.operations.append('stop task %s and record the cutover as completed' % self.task)
         return self._done(True, self.store.get_cutover(self.task), 'would cut over task %s' % self.task, check_mode=True)
 
+    def _backup_path(self, cluster):
+        stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(self.now()))
+        return os.path.join(self.options.backup_dir, '%s-%s-%s.jsonl.gz' % (self.task, cluster, stamp))
+
+    def _backup(self, client, spec, cluster):
+        """Export the scope on ``cluster`` (data, ACLs, counters) to ``backup_dir`` before it is frozen; returns the file."""
+        from ansible_collections.zookeeper.migration.plugins.module_utils._backup import export_scope
+        path = self._backup_path(cluster)
+        count = export_scope(client, spec['paths'], path, exclude=spec['exclude'], control_root=self.store.root, cluster=cluster,
+                             now=self.now, extra={'task': self.task})
+        self.operations.append('export %d znode(s) of %s (data, ACLs, counters) to %s' % (count, cluster, path))
+        self.result['backup'] = path
+        return path
+
+    def _align_counters(self, reference_client, copy_client, spec, names):
+        """Carry the sequential counters again once the task is paused: IDs handed out on the reference cluster while it
+        synced (an ID generator whose children are gone) must not be handed out again on the copy."""
+        from ansible_collections.zookeeper.migration.plugins.module_utils._counters import align_counters
+        outcome = align_counters(reference_client, copy_client, spec, control_root=self.store.root, source_name=names[0],
+                                 destination_name=names[1])
+        if outcome.get('failures'):
+            failure = outcome['failures'][0]
+            raise CutoverError('raising the sequential counter of %s on %s failed: %s' % (failure.get('path'), names[1],
+                                                                                       failure.get('message')),
+                               path=failure.get('path'), cluster=names[1])
+        raised = outcome.get('applied_pairs') or 0
+        if outcome.get('parents'):
+            self.operations.append('raise the sequential counters of %d parent(s) on %s to %s\'s (%d create+delete pairs)'
+                                   % (outcome['parents'], names[1], names[0], raised))
+        return outcome
+
     def _plan_freeze(self, side, snapshot):
         """The check-mode steps and figures of freezing ``side`` (its scope read in ``snapshot``)."""
         count = snapshot.persistent_count
+        if self.options.backup_dir:
+            self.operations.append('export the %s\'s scope (data, ACLs, counters) to %s' % (side, self.options.backup_dir))
         self.operations.append('freeze %d %s znode(s) read-only, saving their ACLs first' % (count, side))
         self.operations.append('prove the freeze: a write by a throwaway identity must be refused')
         self.result['frozen'] = count
@@ -537,6 +576,8 @@ class Cutover(object):
             if freeze:
                 # the leader must not propagate ACLs once the source is frozen
                 self._trigger(lambda: self._set_task(sync_acl=False), what='suspending ACL propagation')
+                if self.options.backup_dir:
+                    self._update_record(details={'backup': self._backup(source_client, spec, names[0])})
                 frozen_at = frozen_at or self.now()
                 self._update_record(details={'frozen_at': frozen_at})
                 self.result['frozen'] = freezer.freeze(source_client, spec, self.store.root)
@@ -546,6 +587,7 @@ class Cutover(object):
             self._pause()
             self._update_record(state='drained', details={'paused_by_cutover': True})
             self.operations.append('drain task %s and pause it' % self.task)
+            self._align_counters(source_client, destination_client, spec, names)
             expected = None
             if before['sync_acl']:
                 expected = self._expected_acls(source_client, spec, names[0])
@@ -713,6 +755,8 @@ class Cutover(object):
                           lambda: self._set_task(state='running', sync_acl=sync_acl_back), what='syncing back')
             self.operations.append('sync %s back to %s: in sync' % (names[1], names[0]))
             if freeze:
+                if self.options.backup_dir:
+                    progress['backup'] = self._backup(destination_client, spec, names[1])
                 progress['frozen_at'] = progress.get('frozen_at') or self.now()
                 self._update_record(details={'rollback': dict(progress)})
                 self.result['frozen'] = destination_freezer.freeze(destination_client, spec, self.store.root)
@@ -725,6 +769,7 @@ class Cutover(object):
             progress['state'] = 'drained'
             self._update_record(details={'rollback': dict(progress)})
             self.operations.append('drain task %s and pause it' % self.task)
+            self._align_counters(destination_client, source_client, spec, (names[1], names[0]))
             if self.options.verify:
                 summary = self._verify_trees(destination_client, source_client, spec, (names[1], names[0]))
                 self.result['verify'] = summary

@@ -96,6 +96,16 @@ options:
         preflight, reconciling after a change, pausing) before the cutover fails.
     type: float
     default: 300
+  backup_dir:
+    description:
+      - A directory on the host running the module where, right before a freeze, the frozen cluster's scope is
+        exported (data, ACLs, sequential counters; C(<task>-<cluster>-<UTC time>.jsonl.gz), mode 0600). With
+        O(state=completed) the source's, with O(state=rolled_back) after completion the destination's.
+      - The export holds every node's original ACL, so M(zookeeper.migration.zk_backup) with
+        O(zookeeper.migration.zk_backup#module:only_acls=true) thaws the frozen cluster from it even while the other
+        cluster and the control store are down.
+      - Needs a freeze (O(freeze_source), or a rollback of a cutover that froze the source).
+    type: path
   allow_shared_identity:
     description:
       - Freeze even when the migration identity is a super user, or is the identity the applications write with.
@@ -177,6 +187,11 @@ write_outage:
   returned: always
   type: dict
   sample: {"frozen_at": 1764000030.1, "ended_at": 1764000042.5, "seconds": 12.4}
+backup:
+  description: The export this run wrote before freezing (O(backup_dir)), or null.
+  returned: always
+  type: str
+  sample: /srv/zk-migration-reports/app-config-legacy-20261205T120000Z.jsonl.gz
 write_outage_estimate:
   description:
     - In check mode with a freeze, an estimate of RV(write_outage) from the number of nodes and the time one read
@@ -216,6 +231,7 @@ def argument_spec():
         verify=dict(type='bool', default=True),
         drain_timeout=dict(type='float', default=300),
         allow_shared_identity=dict(type='bool', default=False),
+        backup_dir=dict(type='path'),
     )
 
 
@@ -224,11 +240,13 @@ def main():
     params = module.params
     name = params['task']
     result = dict(changed=False, cutover=None, state=None, operations=[], frozen=0, restored=0, acl_fixed=0, verify=None,
-                  freeze_proof=None, write_outage=None, write_outage_estimate=None)
+                  freeze_proof=None, write_outage=None, write_outage_estimate=None, backup=None)
     if params['drain_timeout'] <= 0:
         module.fail_json(msg='drain_timeout must be a positive number of seconds', **result)
     if params['freeze_source'] and params['state'] == 'rolled_back':
         module.fail_json(msg='freeze_source applies to state=completed; a rollback restores whatever a freeze saved', **result)
+    if params['backup_dir'] and params['state'] == 'completed' and not params['freeze_source']:
+        module.fail_json(msg='backup_dir exports the scope right before a freeze: it needs freeze_source', **result)
 
     with module.engine_errors(**result):
         credentials = module.validated_credentials()
@@ -246,7 +264,8 @@ def main():
                                      % (message, ', '.join(sorted(store.list_tasks())) or 'none'), **result)
             engine = Cutover(store, name, credentials=credentials,
                              options=CutoverOptions(drain_timeout=params['drain_timeout'], verify=params['verify'],
-                                                    allow_shared_identity=params['allow_shared_identity']))
+                                                    allow_shared_identity=params['allow_shared_identity'],
+                                                    backup_dir=params['backup_dir']))
             try:
                 if params['state'] == 'completed':
                     outcome = engine.complete(freeze_source=params['freeze_source'], check_mode=module.check_mode)
@@ -259,7 +278,8 @@ def main():
                 result.update(changed=bool(engine.operations), cutover=record, state=record['state'] if record else None,
                               operations=engine.operations, verify=exc.report or engine.result.get('verify'),
                               frozen=engine.result['frozen'], restored=engine.result['restored'], acl_fixed=engine.result['acl_fixed'],
-                              freeze_proof=engine.result['freeze_proof'], write_outage=engine.result['write_outage'])
+                              freeze_proof=engine.result['freeze_proof'], write_outage=engine.result['write_outage'],
+                              backup=engine.result['backup'])
                 module.fail_json(msg='Cutover failed: %s' % exc, error=exc.to_dict(), **result)
     for warning in outcome.pop('warnings'):
         module.warn(warning)

@@ -408,3 +408,24 @@ def test_preflight_refusals_change_nothing(env, zk_source, zk_client_factory):
     # rolling back what never happened
     outcome = env.cutover().rollback()
     assert outcome['changed'] is False and 'nothing to roll back' in outcome['msg']
+
+
+def test_ids_handed_out_after_the_last_drain_are_carried(env, monkeypatch):
+    """An ID generator churned on the source after the leader paused (no child left) is carried by the cutover itself."""
+    ids = env.app + '/ids'
+    env.src.create(ids, b'', acl=OPEN_ACL_UNSAFE)
+    env.put_task(counters='all')
+    env.daemon('d1')
+    env.in_sync()
+    real_pause = Cutover._pause
+
+    def pause_then_hand_out_ids(self):
+        real_pause(self)
+        for _round in range(40):
+            env.src.delete(env.src.create(ids + '/id-', b'', sequence=True))
+    monkeypatch.setattr(Cutover, '_pause', pause_then_hand_out_ids)
+    done = env.cutover().complete()
+    assert done['cutover']['state'] == 'completed', done
+    assert any('raise the sequential counters of' in operation for operation in done['operations']), done['operations']
+    # the next ID on the destination is above every one the source handed out
+    assert env.dst.create(ids + '/id-', b'', sequence=True) == ids + '/id-%010d' % 40

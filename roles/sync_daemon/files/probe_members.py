@@ -1,10 +1,9 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, zookeeper.migration contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Probe cluster members from a daemon host and tell why one cannot be reached.
 
-Usage: probe_members.py TIMEOUT "ROLE HOST:PORT" ...
+Usage: python3 probe_members.py TIMEOUT "ROLE HOST:PORT" ...
 
 Prints one JSON object: {"ROLE HOST:PORT": "ok" | "DNS: ..." | "REFUSED: ..." |
 "TIMEOUT: ..." | "UNREACHABLE: ..."}. The role's preflight runs it on each

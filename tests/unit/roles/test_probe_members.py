@@ -57,7 +57,7 @@ def test_a_dropped_connection_is_a_timeout():
     fillers = []
     try:
         # fill the accept queue (never accepted): the kernel then drops new SYNs, as a firewall would
-        for _ in range(4):
+        for _filler in range(4):
             filler = socket.socket()
             filler.setblocking(False)
             filler.connect_ex(('127.0.0.1', port))

@@ -1,0 +1,171 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, zookeeper.migration contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Export and restore (_backup.py) against real ZooKeeper ensembles.
+
+A tree with binary data, odd names, a 900 KB node, digest ACLs, a queue and an
+ID generator whose children were all deleted is exported from the source and
+restored into an empty subtree of the destination: data, node types,
+counters and ACLs come back; a truncated or altered file is refused with
+nothing written; check mode writes nothing; a second restore changes
+nothing; restoring only the ACLs thaws a frozen tree.
+"""
+
+import gzip
+import os
+import stat
+
+import pytest
+from kazoo.security import ACL, OPEN_ACL_UNSAFE, Id, make_digest_acl
+
+from ansible_collections.zookeeper.migration.plugins.module_utils._backup import export_scope, read_export, restore_export
+from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError
+from ansible_collections.zookeeper.migration.plugins.module_utils._verify import verify
+
+pytestmark = pytest.mark.integration
+
+MIGRATOR = ('migrator', 'migrator-pw')
+
+
+def acls(client, base):
+    out = {}
+    pending = [base]
+    while pending:
+        path = pending.pop()
+        out[path] = [(entry.perms, entry.id.scheme, entry.id.id) for entry in client.get_acls(path)[0]]
+        pending.extend(path.rstrip('/') + '/' + child for child in client.get_children(path))
+    return out
+
+
+@pytest.fixture
+def clients(zk_source, zk_dest, zk_client_factory):
+    auth = [('digest', '%s:%s' % MIGRATOR)]
+    return zk_client_factory(zk_source, auth_data=auth), zk_client_factory(zk_dest, auth_data=auth), zk_client_factory(zk_source)
+
+
+def build(src, holder, base):
+    migrator_all = make_digest_acl(MIGRATOR[0], MIGRATOR[1], all=True)
+    src.create(base, b'root', makepath=True)
+    src.create(base + '/binary', bytes(range(256)) * 3)
+    src.create(base + '/big', b'x' * (900 * 1024))
+    src.create(base + '/odd name \u00e9\u4e2d', b'\xff\x00')
+    src.create(base + '/secret', b'digest only', acl=[migrator_all, ACL(1, Id('world', 'anyone'))])
+    src.create(base + '/queue', b'')
+    for index in range(3):
+        src.create(base + '/queue/job-', b'job %d' % index, sequence=True)
+    src.create(base + '/ids', b'', acl=OPEN_ACL_UNSAFE)
+    for _round in range(150):
+        src.delete(src.create(base + '/ids/id-', b'', sequence=True))   # an ID generator: counter 150, no child left
+    holder.create(base + '/session', b'', ephemeral=True)
+
+
+def test_export_and_restore_round_trip(clients, zk_path, tmp_path):
+    src, dst, holder = clients
+    base = zk_path + '/app'
+    build(src, holder, base)
+    export = str(tmp_path / 'app.jsonl.gz')
+    count = export_scope(src, [base], export, cluster='src')
+    assert count == 1 + 6 + 3                     # the persistent nodes; the ephemeral one is listed, apart
+    assert stat.S_IMODE(os.stat(export).st_mode) == 0o600
+    header, records = read_export(export)
+    assert header['paths'] == [base] and [r for r in records if r.get('e')][0]['p'] == base + '/session'
+
+    dst.ensure_path(zk_path)
+    planned = restore_export(dst, export, check_mode=True, cluster='dst')
+    assert planned['changed'] is True and planned['created'] == 10 and dst.exists(base) is None
+    done = restore_export(dst, export, cluster='dst')
+    assert done['created'] == 10 and done['counters_raised'] >= 2
+    outcome = verify(src, dst, [base], compare=('data', 'type', 'counters', 'acl'), source_name='src', destination_name='dst')
+    summary = outcome.to_dict()
+    assert outcome.in_sync, summary
+    assert dst.exists(base + '/session') is None           # ephemerals are never restored
+    assert acls(dst, base) == dict((path, acl) for path, acl in acls(src, base).items() if path != base + '/session')
+    # the ID generator hands out a number above every one the source handed out
+    assert dst.create(base + '/ids/id-', b'', sequence=True) == base + '/ids/id-%010d' % 150
+    # a second restore changes nothing
+    again = restore_export(dst, export, cluster='dst')
+    assert again['changed'] is False and again['unchanged'] == 10
+
+
+def test_a_damaged_export_is_refused_before_anything_is_written(clients, zk_path, tmp_path):
+    src, dst, holder = clients
+    base = zk_path + '/app'
+    build(src, holder, base)
+    export = str(tmp_path / 'app.jsonl.gz')
+    export_scope(src, [base], export, cluster='src')
+    with gzip.open(export, 'rb') as stream:
+        lines = stream.read().splitlines(True)
+    truncated = str(tmp_path / 'truncated.jsonl.gz')
+    with gzip.open(truncated, 'wb') as stream:
+        stream.writelines(lines[:-1])
+    altered = str(tmp_path / 'altered.jsonl.gz')
+    with gzip.open(altered, 'wb') as stream:
+        stream.writelines(lines[:2] + [lines[2].replace(b'"p": "', b'"p": "/elsewhere')] + lines[3:])
+    cut = str(tmp_path / 'cut.jsonl.gz')
+    with open(export, 'rb') as source, open(cut, 'wb') as target:
+        target.write(source.read()[:200])
+    dst.ensure_path(zk_path)
+    for path, message in ((truncated, 'truncated'), (altered, 'corrupt'), (cut, 'cannot read the export')):
+        with pytest.raises(ConfigError, match=message):
+            restore_export(dst, path, cluster='dst')
+    assert dst.exists(base) is None
+
+
+def test_restoring_only_the_acls_thaws_a_frozen_tree(clients, zk_path, tmp_path):
+    src, _dst, holder = clients
+    base = zk_path + '/app'
+    build(src, holder, base)
+    original = acls(src, base)
+    export = str(tmp_path / 'app.jsonl.gz')
+    export_scope(src, [base], export, cluster='src')
+    frozen = [ACL(1, Id('world', 'anyone')), make_digest_acl(MIGRATOR[0], MIGRATOR[1], all=True)]
+    for path in original:
+        if path != base + '/session':
+            src.set_acls(path, frozen)
+    src.set(base + '/binary', b'changed since the export')
+    done = restore_export(src, export, only_acls=True, cluster='src')
+    assert done['acls_set'] == 10 and done['created'] == 0
+    assert acls(src, base) == original
+    assert src.get(base + '/binary')[0] == b'changed since the export'     # only the ACLs were touched
+    assert restore_export(src, export, only_acls=True, cluster='src')['changed'] is False
+
+
+def test_a_cutover_exports_before_freezing_and_the_export_thaws_the_source(cutover_env, tmp_path):
+    from tests.integration.ansible_runner import run_playbook
+    from tests.integration.test_cutover_engine import CREDENTIALS, all_acls
+    env = cutover_env
+    env.put_task()
+    env.daemon('d1')
+    env.in_sync()
+    original = all_acls(env.src, env.app)
+    backups = tmp_path / 'backups'
+    backups.mkdir()
+    done = env.cutover(backup_dir=str(backups)).complete(freeze_source=True)
+    assert done['cutover']['state'] == 'completed' and done['backup'].startswith(str(backups))
+    assert done['cutover']['details']['backup'] == done['backup']
+    header, records = read_export(done['backup'])
+    assert header['task'] == env.task and header['cluster'] == 'src'
+    # the export holds the ACLs as they were before the freeze
+    exported = dict((record['p'], [tuple(entry) for entry in record['a']]) for record in records if not record.get('e'))
+    assert all(tuple(exported[path]) == acl for path, acl in original.items() if path in exported)
+    assert all_acls(env.src, env.app) != original                        # frozen now
+    damaged = str(tmp_path / 'damaged.jsonl.gz')
+    with open(done['backup'], 'rb') as source, open(damaged, 'wb') as target:
+        target.write(source.read()[:100])
+
+    # the destination and the control store may be down: the thaw needs only the source and the file
+    inline = {'hosts': env.source.host_list, 'auth': {'scheme': 'digest', 'credential': 'migrator'}}
+    run = run_playbook('zk_backup.yml', extra_vars={
+        'control': env.control(), 'credentials': CREDENTIALS, 'app': env.app, 'export': str(tmp_path / 'again.jsonl.gz'),
+        'inline': inline, 'backup': done['backup'], 'damaged': damaged})
+    assert run.rc == 0, run.output()
+    checked = run.task('Export in check mode')
+    assert checked['changed'] is True and checked['nodes'] == len(exported) and checked['msg'].startswith('would export')
+    assert run.task('Export')['nodes'] == len(exported) and os.path.exists(str(tmp_path / 'again.jsonl.gz'))
+    planned = run.task('Thaw in check mode')
+    assert planned['changed'] is True and planned['acls_set'] == len(exported)
+    thawed = run.task('Thaw from the cutover\'s export')
+    assert thawed['changed'] is True and thawed['acls_set'] == len(exported)
+    assert all_acls(env.src, env.app) == original
+    assert run.task('Thaw again')['changed'] is False
+    assert 'cannot read the export' in run.task('Bad damaged export')['msg']
