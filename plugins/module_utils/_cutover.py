@@ -530,9 +530,8 @@ class Cutover(object):
                                  destination_name=names[1])
         if outcome.get('failures'):
             failure = outcome['failures'][0]
-            raise CutoverError('raising the sequential counter of %s on %s failed: %s' % (failure.get('path'), names[1],
-                                                                                       failure.get('message')),
-                               path=failure.get('path'), cluster=names[1])
+            raise CutoverError('raising the sequential counter of %s on %s failed: %s'
+                               % (failure.get('path'), names[1], failure.get('message')), path=failure.get('path'), cluster=names[1])
         raised = outcome.get('applied_pairs') or 0
         if outcome.get('parents'):
             self.operations.append('raise the sequential counters of %d parent(s) on %s to %s\'s (%d create+delete pairs)'
