@@ -1862,6 +1862,8 @@ class SyncEngine(object):
             'checkpoints': self.counters['checkpoints'],
             'counters_raised': {'parents': self.counter_stream.raised_parents, 'seq_bump_pairs': self.counter_stream.raised_pairs},
             'read_sessions': dict((side.name, 'separate' if side.io is not side.client else 'shared') for side in self.sides.values()),
+            # the leader's own session ids on each cluster, so that a client listing (``cons``) can leave them out
+            'sessions': dict((side.name, _session_ids(side)) for side in self.sides.values()),
             'acl_sync': 'suspended (%s)' % self.acl_suspended if self.acl_suspended else ('on' if self.sync_acl else 'off'),
         }
         if self.leftover_paths:
@@ -1982,6 +1984,16 @@ def member_session_factory(connections):
                                      connect_timeout=spec.connect_timeout, read_only=spec.read_only, auth=spec.auth, tls=spec.tls)
         return _client.connect(single)
     return open_session
+
+
+def _session_ids(side):
+    """The ``0x...`` ids of the sessions this engine holds on one side (its write and read sessions)."""
+    out = []
+    for client in (side.client, side.io):
+        session = getattr(client, 'client_id', None)
+        if session and session[0] and '0x%x' % session[0] not in out:
+            out.append('0x%x' % session[0])
+    return out
 
 
 def cutover_direction(cutover, spec=None):

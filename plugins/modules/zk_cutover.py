@@ -106,6 +106,12 @@ options:
         cluster and the control store are down.
       - Needs a freeze (O(freeze_source), or a rollback of a cutover that froze the source).
     type: path
+  client_allow:
+    description:
+      - Client hosts (addresses or CIDR networks) left out of RV(source_clients), such as monitoring agents.
+    type: list
+    elements: str
+    default: []
   allow_shared_identity:
     description:
       - Freeze even when the migration identity is a super user, or is the identity the applications write with.
@@ -187,6 +193,16 @@ write_outage:
   returned: always
   type: dict
   sample: {"frozen_at": 1764000030.1, "ended_at": 1764000042.5, "seconds": 12.4}
+source_clients:
+  description:
+    - Who is still connected to the source (also in check mode), from the C(cons) four-letter word of every member,
+      the sync daemons' sessions and O(client_allow) left out. C(clients) (sessions in all), C(hosts) (per client
+      host, its C(sessions), C(members) and C(last_operations)), C(members) (per member, C(sessions) or the C(error)
+      why it did not answer), C(complete), C(notes), C(summary). Null when the list could not be made.
+    - Applications still listed after a completed cutover were missed in the client move.
+  returned: always
+  type: dict
+  sample: {"clients": 2, "complete": true, "summary": ["10.0.3.17: 2 session(s) on zk1:2181 (last operations GETD)"]}
 backup:
   description: The export this run wrote before freezing (O(backup_dir)), or null.
   returned: always
@@ -220,6 +236,8 @@ msg:
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._module import ZkMigrationModule
 from ansible_collections.zookeeper.migration.plugins.module_utils._cutover import Cutover, CutoverError, CutoverOptions
+from ansible_collections.zookeeper.migration.plugins.module_utils._clients import clients_of
+from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ZkMigrationError
 
 
 def argument_spec():
@@ -232,7 +250,20 @@ def argument_spec():
         drain_timeout=dict(type='float', default=300),
         allow_shared_identity=dict(type='bool', default=False),
         backup_dir=dict(type='path'),
+        client_allow=dict(type='list', elements='str', default=[]),
     )
+
+
+def source_clients(module, store, name, credentials):
+    """Who still uses the task's source (``_clients``), or None with a warning when it cannot be listed."""
+    try:
+        report = clients_of(store, store.get_task(name)['source'], credentials, allow=module.params['client_allow'])
+    except ZkMigrationError as exc:
+        module.warn('the clients of the source could not be listed: %s' % exc)
+        return None
+    if report['clients']:
+        module.warn('%d client session(s) still use the source: %s' % (report['clients'], '; '.join(report['summary'])))
+    return report
 
 
 def main():
@@ -240,7 +271,7 @@ def main():
     params = module.params
     name = params['task']
     result = dict(changed=False, cutover=None, state=None, operations=[], frozen=0, restored=0, acl_fixed=0, verify=None,
-                  freeze_proof=None, write_outage=None, write_outage_estimate=None, backup=None)
+                  freeze_proof=None, write_outage=None, write_outage_estimate=None, backup=None, source_clients=None)
     if params['drain_timeout'] <= 0:
         module.fail_json(msg='drain_timeout must be a positive number of seconds', **result)
     if params['freeze_source'] and params['state'] == 'rolled_back':
@@ -269,6 +300,7 @@ def main():
             try:
                 if params['state'] == 'completed':
                     outcome = engine.complete(freeze_source=params['freeze_source'], check_mode=module.check_mode)
+                    outcome['source_clients'] = source_clients(module, store, name, credentials)
                 else:
                     outcome = engine.rollback(check_mode=module.check_mode)
             except CutoverError as exc:

@@ -47,6 +47,27 @@ options:
       - Default is every cluster.
     type: list
     elements: str
+  client_report:
+    description:
+      - Also list who is connected to each cluster returned (O(clusters)), from the C(cons) four-letter word
+        of every member, in RV(clients). The sync daemons' own sessions are left out.
+      - Members whose C(4lw.commands.whitelist) lacks C(cons), that are down, or that the registration reaches
+        through a single (load balancer) address are reported in the cluster's C(members) and C(notes).
+    type: bool
+    default: false
+  client_allow:
+    description:
+      - Client hosts left out of RV(clients) (addresses or CIDR networks), such as monitoring agents or the
+        operators' own zkCli sessions.
+    type: list
+    elements: str
+    default: []
+  client_watches:
+    description:
+      - With O(client_report), also list the paths each client host watches (C(wchc)), so that a live reader
+        shows even when it writes nothing.
+    type: bool
+    default: false
 notes:
   - O(control) is required.
   - C(heartbeat_age) in each task's status is measured with this host's clock against the
@@ -109,6 +130,14 @@ daemons:
   returned: always
   type: dict
   sample: {"daemon-1": {"hostname": "sync1", "pid": 812, "metrics_address": "127.0.0.1:9464"}}
+clients:
+  description:
+    - With O(client_report), per cluster name, C(hosts) (per client host, C(sessions), C(members),
+      C(session_ids), C(last_operations), C(watches)), C(clients) (sessions in all), C(members) (per member,
+      C(sessions) or C(error)), C(complete) (every member answered), C(notes) and C(summary) (one line per host).
+  returned: always
+  type: dict
+  sample: {"legacy": {"clients": 4, "complete": true, "summary": ["10.0.3.17: 4 session(s) on zk1:2181 (last operations GETD)"]}}
 not_found:
   description: Names given in O(tasks) and O(clusters) that are not in the control store.
   returned: always
@@ -119,6 +148,7 @@ not_found:
 import time
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._module import ZkMigrationModule
+from ansible_collections.zookeeper.migration.plugins.module_utils._clients import clients_of
 
 
 def argument_spec():
@@ -126,6 +156,9 @@ def argument_spec():
     return ZkMigrationModule.generate_argspec(
         tasks=dict(type='list', elements='str'),
         clusters=dict(type='list', elements='str'),
+        client_report=dict(type='bool', default=False),
+        client_allow=dict(type='list', elements='str', default=[]),
+        client_watches=dict(type='bool', default=False),
     )
 
 
@@ -134,10 +167,10 @@ def main():
     wanted_tasks = module.params['tasks']
     wanted_clusters = module.params['clusters']
     result = dict(changed=False, clusters={}, tasks={}, cutovers={}, leaders={}, daemons={},
-                  not_found={'tasks': [], 'clusters': []})
+                  not_found={'tasks': [], 'clusters': []}, clients={})
 
     with module.engine_errors(**result):
-        module.validated_credentials()
+        credentials = module.validated_credentials()
         with module.control_store('to read the migration state') as store:
             exists = store.client.exists(store.root) is not None
             result['control'] = {'root': store.root, 'exists': exists}
@@ -163,6 +196,10 @@ def main():
                     if described.get('cutover') is not None:
                         result['cutovers'][name] = described['cutover']
                 result['daemons'] = store.list_daemons()
+                if module.params['client_report']:
+                    for name in result['clusters']:
+                        result['clients'][name] = clients_of(store, name, credentials, allow=module.params['client_allow'],
+                                                             watches=module.params['client_watches'])
     for kind, wanted in (('tasks', wanted_tasks), ('clusters', wanted_clusters)):
         for name in wanted or ():
             if name not in result[kind]:

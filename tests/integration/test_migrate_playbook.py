@@ -201,6 +201,10 @@ def test_migrate_and_rollback_playbooks_end_to_end(zk_cluster_factory, zk_client
         assert after.rc == 0, after.output()
         assert set(recap_changed(after).values()) == {0}, after.output()
         assert 'was cut over at' in after.task('Say that the cutover is recorded')['msg']
+        # who still uses each cluster: the source's clients (the test's own kazoo sessions) and the destination's per member
+        users = after.task('Report who still uses each cluster')['msg']
+        assert users[0].startswith('source legacy: ') and 'client session(s)' in users[0], users
+        assert users[1].startswith('destination target, sessions per member:') and destination.host_list[0] in users[1], users
         assert after.task('Create or update the sync task')['_status'] == 'skipped'
         assert all(service_state(host) == 'active' for host in hosts)
 
