@@ -115,6 +115,22 @@ def test_a_member_without_cons_in_its_whitelist_says_so(zk_cluster_factory):
     assert '4lw.commands.whitelist' in error and 'AdminServer' in error
 
 
+def test_watches_need_wchc_in_the_whitelist(zk_cluster_factory):
+    cluster = zk_cluster_factory('no-wchc', extra_config={'4lw.commands.whitelist': 'srvr,cons'})
+    app = application(cluster)
+    try:
+        app.ensure_path('/watched')
+        app.get('/watched', watch=lambda event: None)
+        spec = _client.ClusterSpec.from_dict({'name': 'no-wchc', 'hosts': cluster.host_list})
+        report = list_clients(spec, watches=True)
+        # the sessions are listed (cons answers), the watches are not, and the note says why
+        assert report['complete'] is True and report['hosts'][APPLICATION_HOST]['watches'] == []
+        assert any('wchc' in note and '4lw.commands.whitelist' in note for note in report['notes']), report['notes']
+    finally:
+        app.stop()
+        app.close()
+
+
 def test_a_down_member_is_reported_and_the_others_listed(zk_cluster_factory):
     cluster = zk_cluster_factory('clients-ensemble', size=3)
     # a follower goes down (a leader would take every session through an election); the application is on the others
