@@ -122,6 +122,12 @@ def zk_34(zk_pool):
     return zk_pool.get('zk34', version='3.4')
 
 
+@pytest.fixture(scope='session')
+def zk_39(zk_pool):
+    """ZooKeeper 3.9.3 standalone (Debian trixie's jars)."""
+    return zk_pool.get('zk39', version='3.9')
+
+
 @pytest.fixture
 def zk_cluster_factory():
     """Make clusters owned by one test (for tests that kill, freeze or restart members)."""

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Command line for the ZooKeeper harness: local clusters that outlive the command.
 
-    zkcli.py up NAME [--size N] [--version 3.4] [--digest-auth] [--tls]
+    zkcli.py up NAME [--size N] [--version 3.4|3.8|3.9] [--digest-auth] [--tls]
     zkcli.py status                what runs, with connect strings
     zkcli.py down [NAME]           stop and remove one cluster, or all of them
 
@@ -117,7 +117,7 @@ def main(argv=None):
     p_up = sub.add_parser('up', help='start a cluster')
     p_up.add_argument('name')
     p_up.add_argument('--size', type=int, default=1)
-    p_up.add_argument('--version', choices=['3.8', '3.4'], default='3.8')
+    p_up.add_argument('--version', choices=['3.8', '3.4', '3.9'], default='3.8')
     p_up.add_argument('--digest-auth', action='store_true')
     p_up.add_argument('--tls', action='store_true')
     p_down = sub.add_parser('down', help='stop a cluster (all when no name)')

@@ -4,8 +4,10 @@
 """Real Apache ZooKeeper servers for tests, benchmarks and the demo.
 
 No mocks: every cluster is made of real ``QuorumPeerMain`` JVMs started from
-Debian's ``zookeeper`` package (3.8) or from the 3.4.13 jar of Debian
-bullseye's ``libzookeeper-java`` (fetched with apt into ``.cache/zk34``).
+Debian's ``zookeeper`` package (3.8), from the 3.4.13 jar of Debian
+bullseye's ``libzookeeper-java`` (fetched with apt into ``.cache/zk34``), or
+from the 3.9.3 jars of Debian trixie's (``.cache/zk39``, run with this
+machine's 3.8 dependency jars).
 
 A ``ZkCluster`` is one standalone server or an ensemble on free loopback
 ports, optionally with digest authentication (a superDigest identity for the
@@ -38,6 +40,9 @@ JAVA = os.environ.get('ZK_HARNESS_JAVA', shutil.which('java') or '/usr/bin/java'
 SHARE_JAVA = '/usr/share/java'
 ZK34_PACKAGE = 'libzookeeper-java=3.4.13-6+deb11u1'
 ZK34_SUITE = 'bullseye'
+# ZooKeeper 3.9.3: Debian trixie's jars, fetched the same way, run with this machine's (bookworm's) dependency jars.
+ZK39_PACKAGE = 'libzookeeper-java=3.9.3-1+deb13u1'
+ZK39_SUITE = 'trixie'
 
 # Jars next to the server jar: log4j binding (without it the server logs
 # nothing) and the Netty pieces the manifest of Debian's jar does not list.
@@ -154,21 +159,21 @@ def _configured_debian_mirror():
     raise HarnessError('no Debian mirror configured in /etc/apt: cannot fetch ZooKeeper 3.4.13')
 
 
-def zk34_jar():
-    """Path of the ZooKeeper 3.4.13 server jar, fetched once with apt into the cache.
+def _fetch_debian_package(cache_name, suite, package, what):
+    """Extract ``package`` of Debian ``suite`` under ``.cache/<cache_name>/root`` (once); returns that root.
 
-    Uses a private apt configuration naming the bullseye suite of the
-    machine's configured mirror, so the system's apt state is not touched.
+    Uses a private apt configuration naming the suite on the machine's
+    configured mirror, so the system's apt state is not touched.
     """
-    root = os.path.join(CACHE_DIR, 'zk34')
-    jar = os.path.join(root, 'root', 'usr', 'share', 'java', 'zookeeper-3.4.13.jar')
-    if os.path.exists(jar):
-        return jar
+    root = os.path.join(CACHE_DIR, cache_name)
+    extracted = os.path.join(root, 'root')
+    if os.path.isdir(os.path.join(extracted, 'usr', 'share', 'java')):
+        return extracted
     os.makedirs(os.path.join(root, 'lists', 'partial'), exist_ok=True)
     os.makedirs(os.path.join(root, 'download'), exist_ok=True)
     sources = os.path.join(root, 'sources.list')
     with open(sources, 'w') as handle:
-        handle.write('deb %s %s main\n' % (_configured_debian_mirror(), ZK34_SUITE))
+        handle.write('deb %s %s main\n' % (_configured_debian_mirror(), suite))
     apt_opts = [
         '-o', 'Dir::Etc::SourceList=%s' % sources,
         '-o', 'Dir::Etc::SourceParts=/dev/null',
@@ -179,19 +184,42 @@ def zk34_jar():
         '-o', 'Debug::NoLocking=1',
     ]
     for cmd in (['apt-get'] + apt_opts + ['update', '-qq'],
-                ['apt-get'] + apt_opts + ['download', '-qq', ZK34_PACKAGE]):
+                ['apt-get'] + apt_opts + ['download', '-qq', package]):
         result = subprocess.run(cmd, cwd=os.path.join(root, 'download'), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, universal_newlines=True, check=False)
         if result.returncode != 0:
-            raise HarnessError('fetching ZooKeeper 3.4.13 failed (%s): %s' % (' '.join(cmd[:1] + cmd[-2:]), result.stdout[-2000:]))
-    debs = glob.glob(os.path.join(root, 'download', 'libzookeeper-java_3.4.13*.deb'))
+            raise HarnessError('fetching %s failed (%s): %s' % (what, ' '.join(cmd[:1] + cmd[-2:]), result.stdout[-2000:]))
+    name = package.split('=', 1)[0]
+    debs = glob.glob(os.path.join(root, 'download', '%s_*.deb' % name))
     if not debs:
-        raise HarnessError('apt-get download produced no libzookeeper-java 3.4.13 package')
-    subprocess.run(['dpkg', '-x', debs[0], os.path.join(root, 'root')], check=True)
+        raise HarnessError('apt-get download produced no %s package' % name)
+    subprocess.run(['dpkg', '-x', debs[0], extracted], check=True)
+    return extracted
+
+
+def zk34_jar():
+    """Path of the ZooKeeper 3.4.13 server jar (Debian bullseye's libzookeeper-java), fetched once into the cache."""
+    jar = os.path.join(_fetch_debian_package('zk34', ZK34_SUITE, ZK34_PACKAGE, 'ZooKeeper 3.4.13'), 'usr', 'share', 'java',
+                       'zookeeper-3.4.13.jar')
     if not os.path.exists(jar):
-        found = glob.glob(os.path.join(root, 'root', 'usr', 'share', 'java', 'zookeeper*.jar'))
-        raise HarnessError('ZooKeeper 3.4.13 jar not found after extraction (found: %s)' % found)
+        raise HarnessError('ZooKeeper 3.4.13 jar not found after extraction: %s' % jar)
     return jar
+
+
+def zk39_jars():
+    """[jute, server] jars of ZooKeeper 3.9.3 (Debian trixie's libzookeeper-java), fetched once into the cache.
+
+    The jute jar comes first: the server jar's manifest names the system's
+    (3.8) jute jar, which must not shadow 3.9's.
+    """
+    root = _fetch_debian_package('zk39', ZK39_SUITE, ZK39_PACKAGE, 'ZooKeeper 3.9.3')
+    repo = os.path.join(root, 'usr', 'share', 'maven-repo', 'org', 'apache', 'zookeeper')
+    jars = [os.path.join(repo, 'zookeeper-jute', '3.9.3', 'zookeeper-jute-3.9.3.jar'),
+            os.path.join(root, 'usr', 'share', 'java', 'zookeeper-3.9.3.jar')]
+    missing = [jar for jar in jars if not os.path.exists(jar)]
+    if missing:
+        raise HarnessError('ZooKeeper 3.9.3 jars not found after extraction: %s' % missing)
+    return jars
 
 
 def _run_tool(cmd, cwd):
@@ -447,8 +475,8 @@ class ZkCluster(object):
                  min_session_timeout=None, max_session_timeout=60000, digest_auth=False, tls=False,
                  tls_client_auth='need', tls_cert_host=None, extended_types=False, container_check_ms=None, jute_maxbuffer=0xfffff,
                  heap='512m', jvm_flags=TEST_JVM_FLAGS, extra_config=None, system_properties=None, track_processes=True):
-        if version not in ('3.8', '3.4'):
-            raise HarnessError('unknown ZooKeeper version %r (3.8 or 3.4)' % version)
+        if version not in ('3.8', '3.4', '3.9'):
+            raise HarnessError('unknown ZooKeeper version %r (3.8, 3.4 or 3.9)' % version)
         if version == '3.4' and (tls or extended_types):
             raise HarnessError('ZooKeeper 3.4 supports neither TLS nor extended types')
         self.name = name
@@ -515,6 +543,8 @@ class ZkCluster(object):
     def classpath(self):
         if self.version == '3.4':
             jars = [zk34_jar()] + [os.path.join(SHARE_JAVA, j) for j in _LOG_JARS]
+        elif self.version == '3.9':
+            jars = zk39_jars() + [os.path.join(SHARE_JAVA, j) for j in _LOG_JARS + _NETTY_JARS]
         else:
             jars = [os.path.join(SHARE_JAVA, 'zookeeper.jar')] + [os.path.join(SHARE_JAVA, j) for j in _LOG_JARS + _NETTY_JARS]
         return ':'.join(jars)
