@@ -20,16 +20,19 @@ reports, with paths, what differs between the persistent znodes of both sides:
   sequential suffix and whose destination sequential counter (the suffix of
   its next sequential child) is below the source's, so a new sequential
   create on the destination could collide with a copied name;
-- ``counter_behind_persistent``: any other persistent parent, holding no
-  ephemeral child, whose destination counter is below the source's: an ID
-  generator (sequential children created and deleted), a drained queue, a
-  parent that had children deleted. A sequential create there on the
-  destination hands out a suffix the source already handed out.
+- ``counter_behind_persistent``: a persistent parent with no child left on
+  the source whose destination counter is below the source's: an ID
+  generator (sequential children created and deleted) or a drained queue. A
+  sequential create there on the destination hands out a suffix the source
+  already handed out.
 
-Parents holding ephemeral children (locks, service registrations) are listed
-apart in ``counter_behind_ephemeral``, as information, not a difference:
-ephemeral creates count in the counter and are never copied, so such parents
-are behind on almost every copy.
+Other lagging parents are listed apart in ``counter_behind_ephemeral``, as
+information, not a difference: parents holding ephemeral children (locks,
+service registrations: ephemeral creates count in the counter and are never
+copied, so such parents are behind on almost every copy) and parents whose
+own non-sequential children churned (each side's creates and deletes move
+its counter; a name set that differs is already reported as missing or
+extra).
 
 The sequential counter is not the ``cversion`` clients see: the server keeps
 a count of child creates (the suffix) and reports ``cversion = 2 * creates -
@@ -433,5 +436,11 @@ def _classify_lagging(result, lagging, src_nodes, dst_nodes, to_dest):
         destination_counter = sequential_counter(dst_nodes[to_dest(path) if to_dest else path])
         if destination_counter >= source_counter:
             continue    # cannot happen (cversion + numChildren is twice the counter), kept for snapshots built by hand
-        (result.counter_behind_ephemeral if path in holding_ephemerals else result.counter_behind_persistent).append(path)
+        if path in holding_ephemerals or src_nodes[path].num_children:
+            # Lock and registration parents, and parents whose own (non-sequential) children churned: their counter moves
+            # with every child create and delete on each side, so a lag there is information, not a lost ID.
+            result.counter_behind_ephemeral.append(path)
+        else:
+            # no child left on the source: an ID generator or a drained queue, whose next suffix must not go back
+            result.counter_behind_persistent.append(path)
         result.counter_versions[path] = (source_counter, destination_counter)

@@ -16,10 +16,11 @@ description:
     sequential counters (a persistent parent whose destination sequential counter is behind the
     source's, so a new sequential create there could collide with a copied name or hand out an
     ID the source already handed out; RV(counts.counter_behind) for parents holding sequential
-    children, RV(counts.counter_behind_persistent) for the others, such as ID generators and
-    drained queues).
-  - Parents holding ephemeral children (locks, registrations) with a counter behind are listed
-    in RV(counter_behind_ephemeral), as information; they do not make RV(in_sync) false.
+    children, RV(counts.counter_behind_persistent) for parents with no child left on the source,
+    such as ID generators and drained queues).
+  - Other parents with a counter behind, those holding ephemeral children (locks, registrations)
+    and those whose own non-sequential children churned, are listed in RV(counter_behind_ephemeral),
+    as information; they do not make RV(in_sync) false.
   - Ephemeral znodes are never differences (they belong to client sessions and are not
     migrated); they are counted in RV(counts.ephemeral_skipped).
   - Spot checks (O(spot_check)) re-read random znodes live from both sides and compare them
@@ -201,7 +202,7 @@ counts:
       type: int
     counter_behind_persistent:
       description:
-        - Other persistent parents, with no ephemeral child, whose destination sequential counter (the suffix its next
+        - Persistent parents with no child left on the source whose destination sequential counter (the suffix its next
           sequential child gets) is behind the source's, such as ID generators (sequential children created and deleted)
           and drained queues. A sequential create there on the destination would hand out a suffix the source already handed out.
         - Carry them with the task option O(zookeeper.migration.zk_sync_task#module:counters).
@@ -209,7 +210,8 @@ counts:
     counter_behind_ephemeral:
       description:
         - Information, not a difference (it does not make C(in_sync) false). Parents holding ephemeral children
-          (locks, service registrations) with the destination counter behind the source's.
+          (locks, service registrations), or non-sequential children of their own that churned, with the destination
+          counter behind the source's.
       type: int
     ephemeral_skipped:
       description: Ephemeral znodes seen on either side and left out of the comparison.
@@ -239,8 +241,9 @@ counter_versions:
 counter_behind_ephemeral:
   description:
     - Information, not a difference. The first O(max_diffs) parents holding ephemeral children (locks, service
-      registrations) whose destination counter is behind the source's. Ephemeral creates count in a parent's counter
-      and are never copied, so such parents are behind on most copies.
+      registrations), or non-sequential children that churned, whose destination counter is behind the source's.
+      Ephemeral creates count in a parent's counter and are never copied, and each side's own creates and deletes
+      move it, so such parents are behind on most copies.
   returned: when the verification ran
   type: list
   elements: str
