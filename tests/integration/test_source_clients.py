@@ -157,3 +157,15 @@ def test_a_34_source_answers_the_same(zk_34):
     finally:
         app.stop()
         app.close()
+
+
+def test_a_tls_only_member_is_asked_over_tls(zk_tls):
+    spec = _client.ClusterSpec.from_dict(zk_tls.client_spec())
+    client = zk_tls.client()
+    try:
+        report = list_clients(spec)
+        assert report['complete'] is True, report
+        assert session_id(client) in [session for entry in report['hosts'].values() for session in entry['session_ids']]
+    finally:
+        client.stop()
+        client.close()
