@@ -212,10 +212,8 @@ def zk39_jars():
     The jute jar comes first: the server jar's manifest names the system's
     (3.8) jute jar, which must not shadow 3.9's.
     """
-    root = _fetch_debian_package('zk39', ZK39_SUITE, ZK39_PACKAGE, 'ZooKeeper 3.9.3')
-    repo = os.path.join(root, 'usr', 'share', 'maven-repo', 'org', 'apache', 'zookeeper')
-    jars = [os.path.join(repo, 'zookeeper-jute', '3.9.3', 'zookeeper-jute-3.9.3.jar'),
-            os.path.join(root, 'usr', 'share', 'java', 'zookeeper-3.9.3.jar')]
+    java = os.path.join(_fetch_debian_package('zk39', ZK39_SUITE, ZK39_PACKAGE, 'ZooKeeper 3.9.3'), 'usr', 'share', 'java')
+    jars = [os.path.join(java, 'zookeeper-jute-3.9.3.jar'), os.path.join(java, 'zookeeper-3.9.3.jar')]
     missing = [jar for jar in jars if not os.path.exists(jar)]
     if missing:
         raise HarnessError('ZooKeeper 3.9.3 jars not found after extraction: %s' % missing)
