@@ -8,7 +8,9 @@ ID generator whose children were all deleted is exported from the source and
 restored into an empty subtree of the destination: data, node types,
 counters and ACLs come back; a truncated or altered file is refused with
 nothing written; check mode writes nothing; a second restore changes
-nothing; restoring only the ACLs thaws a frozen tree.
+nothing; restoring only the ACLs thaws a frozen tree; an export written
+after a freeze carries the saved originals and restores them; a restore can
+go elsewhere (into) and overwrite data that differs.
 """
 
 import gzip
@@ -18,7 +20,12 @@ import stat
 import pytest
 from kazoo.security import ACL, OPEN_ACL_UNSAFE, Id, make_digest_acl
 
-from ansible_collections.zookeeper.migration.plugins.module_utils._backup import export_scope, read_export, restore_export
+from ansible_collections.zookeeper.migration.plugins.module_utils._backup import (
+    export_scope,
+    read_export,
+    read_saved_acls,
+    restore_export,
+)
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError
 from ansible_collections.zookeeper.migration.plugins.module_utils._verify import verify
 
@@ -69,6 +76,9 @@ def test_export_and_restore_round_trip(clients, zk_path, tmp_path):
     assert stat.S_IMODE(os.stat(export).st_mode) == 0o600
     header, records = read_export(export)
     assert header['paths'] == [base] and [r for r in records if r.get('e')][0]['p'] == base + '/session'
+    kinds = dict((record['p'], record['k']) for record in records)
+    assert kinds[base + '/queue/job-0000000002'] == 'persistent_sequential' and kinds[base + '/session'] == 'ephemeral'
+    assert kinds[base + '/ids'] == 'persistent' and [r['c'] for r in records if r['p'] == base + '/ids'] == [150]
 
     dst.ensure_path(zk_path)
     planned = restore_export(dst, export, check_mode=True, cluster='dst')
@@ -128,6 +138,77 @@ def test_restoring_only_the_acls_thaws_a_frozen_tree(clients, zk_path, tmp_path)
     assert acls(src, base) == original
     assert src.get(base + '/binary')[0] == b'changed since the export'     # only the ACLs were touched
     assert restore_export(src, export, only_acls=True, cluster='src')['changed'] is False
+
+
+def test_an_export_written_after_a_freeze_restores_the_saved_originals(clients, zk_path, tmp_path):
+    """Written on a frozen tree, the nodes' ACLs are the frozen ones: the saved section is what a thaw and a restore use."""
+    src, dst, holder = clients
+    base = zk_path + '/app'
+    build(src, holder, base)
+    original = dict((path, tuple(acl)) for path, acl in acls(src, base).items() if path != base + '/session')
+    frozen = [ACL(1, Id('world', 'anyone')), make_digest_acl(MIGRATOR[0], MIGRATOR[1], all=True)]
+    for path in original:
+        src.set_acls(path, frozen)
+    export = str(tmp_path / 'frozen.jsonl.gz')
+    export_scope(src, [base], export, cluster='src', saved_acls=original)
+    assert read_saved_acls(export) == dict((path, tuple(tuple(entry) for entry in acl)) for path, acl in original.items())
+
+    planned = restore_export(src, export, only_acls=True, check_mode=True, cluster='src')
+    assert planned['changed'] is True and planned['acls_set'] == len(original)
+    assert all(acl == [(1, 'world', 'anyone'), (31, 'digest', frozen[1].id.id)] for path, acl in acls(src, base).items()
+               if path != base + '/session')          # check mode wrote nothing
+    done = restore_export(src, export, only_acls=True, cluster='src')
+    assert done['acls_set'] == len(original) and done['absent'] == 0
+    assert dict((path, tuple(acl)) for path, acl in acls(src, base).items() if path != base + '/session') == original
+    assert restore_export(src, export, only_acls=True, cluster='src')['changed'] is False
+
+    # a restore elsewhere creates the nodes with their original ACLs, not the frozen ones
+    dst.ensure_path(zk_path)
+    restore_export(dst, export, cluster='dst')
+    assert dict((path, tuple(acl)) for path, acl in acls(dst, base).items()) == original
+
+
+def test_a_restore_into_another_path_and_overwrite(clients, zk_path, tmp_path):
+    src, dst, holder = clients
+    base = zk_path + '/app'
+    build(src, holder, base)
+    export = str(tmp_path / 'app.jsonl.gz')
+    export_scope(src, [base], export, cluster='src')
+    copy = zk_path + '/restored/app'
+    with pytest.raises(ConfigError, match='does not exist on cluster dst'):
+        restore_export(dst, export, into=copy, cluster='dst')
+    assert dst.exists(zk_path) is None                    # refused before anything was written
+    dst.ensure_path(zk_path + '/restored')
+    done = restore_export(dst, export, into=copy, cluster='dst')
+    assert done['created'] == 10 and done['paths']['created'][0] == copy
+    outcome = verify(src, dst, [(base, copy)], compare=('data', 'type', 'counters', 'acl'), source_name='src', destination_name='dst')
+    assert outcome.in_sync, outcome.to_dict()
+
+    dst.set(copy + '/binary', b'changed on the copy')
+    kept = restore_export(dst, export, into={base: copy}, cluster='dst')
+    assert kept['changed'] is False and dst.get(copy + '/binary')[0] == b'changed on the copy'     # missing: existing data stays
+    planned = restore_export(dst, export, into={base: copy}, mode='overwrite', check_mode=True, cluster='dst')
+    assert planned['updated'] == 1 and dst.get(copy + '/binary')[0] == b'changed on the copy'
+    done = restore_export(dst, export, into={base: copy}, mode='overwrite', cluster='dst')
+    assert done['updated'] == 1 and done['paths']['updated'] == [copy + '/binary'] and done['created'] == 0
+    assert dst.get(copy + '/binary')[0] == bytes(range(256)) * 3
+    assert restore_export(dst, export, into={base: copy}, mode='overwrite', cluster='dst')['changed'] is False
+
+
+def test_a_container_node_reads_as_persistent(clients, zk_path, tmp_path):
+    """Servers show clients an ephemeralOwner of 0 for a container: it is exported, and restored, as persistent."""
+    from ansible_collections.zookeeper.migration.plugins.module_utils._protocol import create_container
+    src, dst, _holder = clients
+    src.ensure_path(zk_path)
+    create_container(src, zk_path + '/box', b'in a container')
+    assert src.exists(zk_path + '/box').ephemeralOwner == 0
+    export = str(tmp_path / 'box.jsonl.gz')
+    assert export_scope(src, [zk_path], export, cluster='src') == 2
+    record = [r for r in read_export(export)[1] if r['p'] == zk_path + '/box'][0]
+    assert record['k'] == 'persistent' and not record.get('e')
+    dst.ensure_path('/t')
+    assert restore_export(dst, export, cluster='dst')['created'] == 2
+    assert dst.get(zk_path + '/box')[0] == b'in a container'
 
 
 def test_a_cutover_exports_before_freezing_and_the_export_thaws_the_source(cutover_env, tmp_path):
