@@ -12,15 +12,22 @@ version_added: 0.2.0
 description:
   - "O(state=exported) writes the persistent znodes under O(paths) of a cluster to O(dest): data (binary-safe),
     ACLs in server order, and each parent's sequential counter, one JSON line per node in a gzip file with a
-    checksum trailer. Ephemeral znodes are listed, never restored. The file is written atomically with mode 0600:
-    ACLs hold digest hashes."
+    checksum trailer. Each node records its kind (V(persistent), or V(persistent_sequential) when its name ends with
+    the 10-digit suffix of a sequential create). Ephemeral znodes are listed, never restored. The file is written
+    atomically with mode 0600: ACLs hold digest hashes. The format is described in the collection's docs/backup.md."
   - "O(state=restored) restores O(src) into a cluster: missing nodes are created parents first with their data and
     ACL, sequential counters are raised to at least the exported ones, and with O(mode=overwrite) the data of
-    existing nodes that differ is set. Nothing is ever deleted. A truncated or altered file is refused before
-    anything is written."
+    existing nodes that differ is set. Nothing is ever deleted, and the ACLs of existing nodes are left as they are.
+    A truncated or altered file is refused before anything is written. O(into) restores somewhere else."
   - "O(only_acls=true) sets the exported ACLs on the existing nodes and does nothing else: it thaws a cluster a
     cutover froze, from the export M(zookeeper.migration.zk_cutover) wrote before freezing (O(zookeeper.migration.zk_cutover#module:backup_dir)),
-    even while the other cluster and the control store are down."
+    even while the other cluster and the control store are down. The ACLs are read back after they are set."
+  - "When the export holds ACLs a freeze saved (a cutover's export written once the cluster was already frozen),
+    those originals are what O(only_acls) sets and what created nodes get, rather than the frozen ACLs the nodes
+    had when the export was read."
+  - "One module with O(state) rather than an export and a restore module: both directions take the same cluster,
+    connection options and file, and a play reads as the state it leaves behind (a file V(exported), a cluster
+    V(restored))."
 author:
   - zookeeper.migration contributors (@zookeeper-migration)
 extends_documentation_fragment:
@@ -32,9 +39,11 @@ attributes:
     description:
       - An export reads the cluster and writes nothing; a restore reports the counts it would change.
   diff_mode:
-    support: none
+    support: partial
     description:
-      - No diff is shown; RV(created), RV(updated) and RV(acls_set) count the changes.
+      - A restore shows, for up to 100 znodes of each kind of change, what each was and what it becomes (V(absent)
+        -> V(created), a differing data or ACL -> the export's, a counter below the export's -> raised). An export shows
+        no diff.
 options:
   cluster:
     description:
@@ -86,12 +95,22 @@ options:
     default: true
   only_acls:
     description:
-      - Set the exported ACLs on the existing nodes, and nothing else.
+      - Set the original ACLs (the saved ones when the export holds them, else the exported ones) on the existing
+        nodes, read them back, and do nothing else. Nodes in the export that do not exist are counted in RV(absent).
     type: bool
     default: false
+  into:
+    description:
+      - Where a restore writes. A path is the new place of the export's only path (the export of V(/app) restored
+        with O(into=/restored/app)); a dict maps exported path prefixes to new ones (the longest prefix wins; paths
+        under no prefix are unchanged). By default the exported paths are restored where they were.
+      - The parent of each restored subtree must exist.
+    type: raw
 notes:
   - The export reads every node's ACL with its digest hashes, which needs ADMIN on every node (or a super user).
-  - Container and TTL nodes are exported and restored as persistent nodes (servers show them as persistent).
+  - Container and TTL nodes are exported and restored as persistent nodes (servers since 3.5.4 show clients an
+    ephemeralOwner of 0 for them, as for persistent nodes).
+  - A restore holds the nodes it writes in memory; the export holds the exported scope (with its data) while it writes.
 seealso:
   - module: zookeeper.migration.zk_cutover
 '''
@@ -111,6 +130,14 @@ EXAMPLES = r'''
     state: restored
     src: /srv/zk-migration-reports/app-config-legacy-20261205T120000Z.jsonl.gz
     only_acls: true
+
+- name: Restore a copy beside the original, overwriting data that differs
+  zookeeper.migration.zk_backup:
+    cluster: legacy
+    state: restored
+    src: /srv/backups/app.jsonl.gz
+    into: /restored/app
+    mode: overwrite
 '''
 
 RETURN = r'''
@@ -135,10 +162,30 @@ unchanged:
   type: int
   sample: 1200
 acls_set:
-  description: Znodes whose ACL O(only_acls) set.
+  description: Znodes whose ACL O(only_acls) set (or would set in check mode).
   returned: when O(state=restored)
   type: int
   sample: 0
+absent:
+  description: Znodes of the export that O(only_acls) found missing on the cluster (left alone).
+  returned: when O(state=restored)
+  type: int
+  sample: 0
+ephemerals:
+  description: Ephemeral znodes the export lists (never restored).
+  returned: when O(state=restored)
+  type: int
+  sample: 4
+saved_acls:
+  description: ACLs a freeze had saved, held by the export.
+  returned: when O(state=restored)
+  type: int
+  sample: 0
+paths:
+  description: Up to 100 paths (as restored, after O(into)) of each kind of change.
+  returned: when O(state=restored)
+  type: dict
+  sample: {"created": ["/app/new"], "updated": [], "acls_set": [], "counters_raised": ["/app/ids"], "absent": []}
 counters_raised:
   description: Parents whose sequential counter a restore raised.
   returned: when O(state=restored)
@@ -168,6 +215,7 @@ def argument_spec():
         acls=dict(type='bool', default=True),
         counters=dict(type='bool', default=True),
         only_acls=dict(type='bool', default=False),
+        into=dict(type='raw'),
     )
 
 
@@ -182,6 +230,25 @@ def resolve(module, credentials):
             module.fail_json(msg='cluster %r is not registered in the control store at %s (registered: %s)'
                                  % (value, store.root, ', '.join(sorted(store.list_clusters())) or 'none'))
         return ClusterSpec.from_dict(connection_from_registration(record, credentials), credentials=credentials)
+
+
+DIFF_STATES = (
+    ('created', 'absent', 'created from the export'),
+    ('updated', 'data differs from the export', 'data from the export'),
+    ('acls_set', 'ACL differs from the original', 'original ACL'),
+    ('counters_raised', 'sequential counter below the export\'s', 'sequential counter raised to the export\'s'),
+)
+
+
+def restore_diff(paths):
+    """``{'before', 'after'}`` of the paths a restore changes (each listed one's state, one line a path and change)."""
+    before = []
+    after = []
+    for kind, was, becomes in DIFF_STATES:
+        for path in paths.get(kind, ()):
+            before.append('%s: %s\n' % (path, was))
+            after.append('%s: %s\n' % (path, becomes))
+    return {'before': ''.join(before), 'after': ''.join(after)}
 
 
 def main():
@@ -207,9 +274,12 @@ def main():
         read_export(params['src'])      # a damaged file is refused before any connection
         with connected(spec) as client:
             outcome = restore_export(client, params['src'], mode=params['mode'], acls=params['acls'], counters=params['counters'],
-                                     only_acls=params['only_acls'], check_mode=module.check_mode, cluster=spec.name)
+                                     only_acls=params['only_acls'], check_mode=module.check_mode, cluster=spec.name,
+                                     into=params['into'])
     result.update(outcome)
     result.pop('cluster', None)
+    if module._diff:
+        result['diff'] = restore_diff(outcome['paths'])
     result['msg'] = '%s %s into %s: %d created, %d updated, %d ACL(s) set, %d counter(s) raised' % (
         'would restore' if module.check_mode else 'restored', params['src'], spec.name, outcome['created'], outcome['updated'],
         outcome['acls_set'], outcome['counters_raised'])

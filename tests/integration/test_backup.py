@@ -211,6 +211,40 @@ def test_a_container_node_reads_as_persistent(clients, zk_path, tmp_path):
     assert dst.get(zk_path + '/box')[0] == b'in a container'
 
 
+def test_the_module_exports_and_restores_with_inline_connections(clients, zk_source, zk_dest, zk_path, tmp_path):
+    from tests.integration.ansible_runner import run_playbook
+    src, dst, holder = clients
+    base = zk_path + '/app'
+    build(src, holder, base)
+    export = str(tmp_path / 'app.jsonl.gz')
+    damaged = str(tmp_path / 'damaged.jsonl.gz')
+    with open(damaged, 'wb') as target:
+        target.write(b'\x1f\x8b not really gzip')
+    auth = {'scheme': 'digest', 'credential': 'migrator'}
+    dst.ensure_path(zk_path + '/restored')
+    run = run_playbook('zk_backup_restore.yml', diff=True, extra_vars={
+        'credentials': {'migrator': {'type': 'digest', 'username': MIGRATOR[0], 'password': MIGRATOR[1]}},
+        'source': {'hosts': zk_source.host_list, 'auth': auth}, 'destination': {'hosts': zk_dest.host_list, 'auth': auth},
+        'app': base, 'export': export, 'copy': zk_path + '/restored/app', 'damaged': damaged})
+    assert run.rc == 0, run.output()
+    assert run.task('Export')['changed'] is True and run.task('Export')['nodes'] == 10
+    assert stat.S_IMODE(os.stat(export).st_mode) == 0o600
+    planned = run.task('Restore in check mode')
+    assert planned['changed'] is True and planned['created'] == 10 and planned['msg'].startswith('would restore')
+    assert '%s: absent\n' % base in planned['diff']['before'] and '%s: created from the export\n' % base in planned['diff']['after']
+    done = run.task('Restore')
+    assert done['changed'] is True and done['created'] == 10 and done['ephemerals'] == 1 and done['counters_raised'] >= 2
+    again = run.task('Restore again')
+    assert again['changed'] is False and again['unchanged'] == 10 and again['diff'] == {'before': '', 'after': ''}
+    copied = run.task('Restore a copy elsewhere')
+    assert copied['changed'] is True and copied['created'] == 10 and copied['paths']['created'][0] == zk_path + '/restored/app'
+    assert 'cannot read the export' in run.task('Bad damaged export')['msg']
+    for target in (base, zk_path + '/restored/app'):
+        outcome = verify(src, dst, [(base, target)], compare=('data', 'type', 'counters', 'acl'), source_name='src',
+                         destination_name='dst')
+        assert outcome.in_sync, outcome.to_dict()
+
+
 def test_a_cutover_exports_before_freezing_and_the_export_thaws_the_source(cutover_env, tmp_path):
     from tests.integration.ansible_runner import run_playbook
     from tests.integration.test_cutover_engine import CREDENTIALS, all_acls
