@@ -512,12 +512,16 @@ class Cutover(object):
         stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(self.now()))
         return os.path.join(self.options.backup_dir, '%s-%s-%s.jsonl.gz' % (self.task, cluster, stamp))
 
-    def _backup(self, client, spec, cluster):
-        """Export the scope on ``cluster`` (data, ACLs, counters) to ``backup_dir`` before it is frozen; returns the file."""
+    def _backup(self, client, spec, cluster, side):
+        """Export the scope on ``cluster`` (data, ACLs, counters) to ``backup_dir`` before it is frozen; returns the file.
+
+        The ACLs an earlier, interrupted run already saved go in too (the nodes then read frozen): a thaw from the file
+        puts the originals back.
+        """
         from ansible_collections.zookeeper.migration.plugins.module_utils._backup import export_scope
         path = self._backup_path(cluster)
         count = export_scope(client, spec['paths'], path, exclude=spec['exclude'], control_root=self.store.root, cluster=cluster,
-                             now=self.now, extra={'task': self.task})
+                             now=self.now, extra={'task': self.task}, saved_acls=self.store.load_saved_acls(self.task, side=side))
         self.operations.append('export %d znode(s) of %s (data, ACLs, counters) to %s' % (count, cluster, path))
         self.result['backup'] = path
         return path
@@ -576,7 +580,7 @@ class Cutover(object):
                 # the leader must not propagate ACLs once the source is frozen
                 self._trigger(lambda: self._set_task(sync_acl=False), what='suspending ACL propagation')
                 if self.options.backup_dir:
-                    self._update_record(details={'backup': self._backup(source_client, spec, names[0])})
+                    self._update_record(details={'backup': self._backup(source_client, spec, names[0], 'source')})
                 frozen_at = frozen_at or self.now()
                 self._update_record(details={'frozen_at': frozen_at})
                 self.result['frozen'] = freezer.freeze(source_client, spec, self.store.root)
@@ -755,7 +759,7 @@ class Cutover(object):
             self.operations.append('sync %s back to %s: in sync' % (names[1], names[0]))
             if freeze:
                 if self.options.backup_dir:
-                    progress['backup'] = self._backup(destination_client, spec, names[1])
+                    progress['backup'] = self._backup(destination_client, spec, names[1], 'destination')
                 progress['frozen_at'] = progress.get('frozen_at') or self.now()
                 self._update_record(details={'rollback': dict(progress)})
                 self.result['frozen'] = destination_freezer.freeze(destination_client, spec, self.store.root)
