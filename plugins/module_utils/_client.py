@@ -36,6 +36,7 @@ SASL authentication, by contrast, fails at connect.
 import base64
 import contextlib
 import hashlib
+import json
 import os
 import re
 import select
@@ -44,6 +45,8 @@ import ssl
 import threading
 import time
 import traceback
+from urllib.error import HTTPError, URLError
+from urllib.request import ProxyHandler, build_opener
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import (
     AuthFailedError,
@@ -670,6 +673,35 @@ def four_letter_word(address, word='srvr', tls=None, timeout=2.0):
         return _exchange(address, word.encode('ascii'), tls, timeout).decode('utf-8', 'replace')
     except _ProbeFailed as exc:
         raise ClusterUnreachableError('cannot ask %s: %s' % (address, exc.reason), failures={address: exc.reason})
+
+
+def admin_command(address, port, command, timeout=3.0):
+    """Run ``command`` on the AdminServer of the member at ``address`` (``host:port`` of its client port) and return its JSON.
+
+    The AdminServer (``admin.enableServer``, ZooKeeper 3.5+) answers over HTTP
+    on ``port`` of the same host (``/commands/<command>``); it is the way in
+    where four-letter words are not whitelisted. Raises
+    ``ClusterUnreachableError`` when it cannot be asked or answers with an error.
+    """
+    host, _port = split_host_port(address)
+    url = 'http://%s:%d/commands/%s' % ('[%s]' % host if ':' in host else host, int(port), command)
+    try:
+        # straight to the member: an http_proxy of the controller's environment must not carry it
+        handle = build_opener(ProxyHandler({})).open(url, timeout=timeout)
+        try:
+            answer = json.loads(handle.read().decode('utf-8', 'replace'))
+        finally:
+            handle.close()
+    except HTTPError as exc:
+        reason = 'the AdminServer at %s answered HTTP %d' % (url, exc.code)
+        raise ClusterUnreachableError('cannot ask %s: %s' % (address, reason), failures={address: reason})
+    except (URLError, socket.error, ValueError) as exc:
+        reason = 'the AdminServer at %s did not answer (%s)' % (url, getattr(exc, 'reason', exc))
+        raise ClusterUnreachableError('cannot ask %s: %s' % (address, reason), failures={address: reason})
+    if not isinstance(answer, dict) or answer.get('error'):
+        reason = 'the AdminServer at %s refused %s: %s' % (url, command, answer.get('error') if isinstance(answer, dict) else answer)
+        raise ClusterUnreachableError('cannot ask %s: %s' % (address, reason), failures={address: reason})
+    return answer
 
 
 def parse_srvr(text):

@@ -10,9 +10,11 @@ without notice.
 
      /10.0.3.17:41156[1](queued=0,recved=12,sent=12,sid=0x100017280d40000,lop=PING,est=1796479124973,to=10000,...)
 
-(3.4.13 and 3.8 alike). Lines without ``sid`` are connections with no
+(3.4.13, 3.8 and 3.9 alike). Lines without ``sid`` are connections with no
 session yet, such as the one asking. ``wchc`` lists the paths each session
-watches. The migration's own sessions (the module's, the daemons' as their
+watches. Where the words are not whitelisted and the registration names the
+AdminServer's port (``admin_port``, 3.5+), its ``connections`` and
+``watches`` commands answer the same as JSON. The migration's own sessions (the module's, the daemons' as their
 task status records them) are left out, and the rest is grouped by client
 host, minus an allow-list of known tools. A member that does not answer,
 or refuses the word (``4lw.commands.whitelist``), is reported, not an error.
@@ -21,7 +23,7 @@ or refuses the word (``4lw.commands.whitelist``), is reported, not an error.
 import ipaddress
 import re
 
-from ansible_collections.zookeeper.migration.plugins.module_utils._client import four_letter_word
+from ansible_collections.zookeeper.migration.plugins.module_utils._client import admin_command, four_letter_word
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError, ZkMigrationError
 
 _CONNECTION = re.compile(r'^\s*/(?P<address>\[?[0-9A-Fa-f:.]+\]?):(?P<port>\d+)\[\d+\]\((?P<fields>[^)]*)\)\s*$')
@@ -66,6 +68,33 @@ def parse_wchc(text):
     return out
 
 
+def parse_admin_connections(answer):
+    """``parse_cons`` records of the AdminServer's ``connections`` answer (plain and TLS connections)."""
+    out = []
+    for entry in list(answer.get('connections') or ()) + list(answer.get('secure_connections') or ()):
+        if not isinstance(entry, dict) or entry.get('session_id') in (None, ''):
+            continue
+        address, _sep, port = str(entry.get('remote_socket_address') or '').lstrip('/').rpartition(':')
+        host = address.strip('[]')
+        out.append({
+            'client': '%s:%s' % (address, port), 'host': host, 'port': _int(port),
+            'session': '0x%x' % _int(str(entry['session_id'])), 'last_operation': entry.get('last_operation'),
+            'established_ms': _int(str(entry.get('established'))), 'received': _int(str(entry.get('packets_received'))),
+            'sent': _int(str(entry.get('packets_sent'))), 'timeout_ms': _int(str(entry.get('session_timeout'))),
+        })
+    return out
+
+
+def parse_admin_watches(answer):
+    """{session: [paths]} of the AdminServer's ``watches`` answer (session ids as ``0x...``, like ``wchc``)."""
+    out = {}
+    for session, paths in (answer.get('session_id_to_watched_paths') or {}).items():
+        number = _int(str(session))
+        if number is not None:
+            out['0x%x' % number] = sorted(paths or ())
+    return out
+
+
 def parse_mntr(text):
     """{key: value} of a ``mntr`` answer (numbers as numbers)."""
     out = {}
@@ -87,8 +116,8 @@ def parse_mntr(text):
 def refused(word, text):
     """The message for a four-letter word the member refuses, or None when it answered."""
     if text and NOT_ALLOWED in text:
-        return ('the member does not answer %s: add it to 4lw.commands.whitelist in zoo.cfg (or read the AdminServer\'s '
-                '"connections" command, on 3.5+)' % word)
+        return ('the member does not answer %s: add it to 4lw.commands.whitelist in zoo.cfg, or enable the AdminServer '
+                '(admin.enableServer, 3.5+) and set admin_port in the cluster registration' % word)
     return None
 
 
@@ -138,12 +167,13 @@ def describe(hosts):
         '; watching %s' % ', '.join(entry['watches'][:5]) if entry['watches'] else '') for host, entry in sorted(hosts.items())]
 
 
-def list_clients(spec, own=(), allow=(), watches=False, timeout=3.0, ask=four_letter_word):
+def list_clients(spec, own=(), allow=(), watches=False, timeout=3.0, ask=four_letter_word, admin_port=None, ask_admin=admin_command):
     """Who is connected to every member of ``spec`` (a ``ClusterSpec``); returns a report dict.
 
-    ``{'hosts': group_by_host(...), 'clients': N, 'members': {member: {'sessions': n} or {'error': reason}},
+    ``{'hosts': group_by_host(...), 'clients': N, 'members': {member: {'sessions': n, 'via'} or {'error': reason}},
     'complete': every member answered, 'notes': [...]}``. ``watches`` adds
-    each session's watched paths (``wchc``).
+    each session's watched paths (``wchc``). A member that refuses ``cons``
+    is asked its AdminServer on ``admin_port`` when one is given.
     """
     if not spec.hosts:
         raise ConfigError('cluster %s has no hosts to ask' % spec.name)
@@ -152,31 +182,18 @@ def list_clients(spec, own=(), allow=(), watches=False, timeout=3.0, ask=four_le
     notes = []
     for member in spec.hosts:
         try:
-            text = ask(member, 'cons', tls=spec.tls, timeout=timeout)
+            found, via = _member_sessions(member, spec, timeout, ask, admin_port, ask_admin)
         except ZkMigrationError as exc:
             members[member] = {'error': str(exc)}
             continue
-        reason = refused('cons', text)
-        if reason:
-            members[member] = {'error': reason}
-            continue
-        found = parse_cons(text)
         if watches:
-            try:
-                watched = ask(member, 'wchc', tls=spec.tls, timeout=timeout)
-                reason = refused('wchc', watched)
-                if reason:
-                    notes.append('%s: %s' % (member, reason))
-                else:
-                    by_session = parse_wchc(watched)
-                    for session in found:
-                        session['watches'] = by_session.get(session['session'], [])
-            except ZkMigrationError as exc:
-                notes.append('%s: watches not read (%s)' % (member, exc))
+            note = _add_watches(found, member, via, spec, timeout, ask, admin_port, ask_admin)
+            if note:
+                notes.append('%s: %s' % (member, note))
         for session in found:
             session['member'] = member
         sessions.extend(found)
-        members[member] = {'sessions': len(found)}
+        members[member] = {'sessions': len(found), 'via': via}
     if len(spec.hosts) == 1:
         notes.append('the cluster is registered with one address (%s): if it is a load balancer, only the member behind it that '
                      'answered was asked, and clients of the other members are not listed' % spec.hosts[0])
@@ -186,17 +203,62 @@ def list_clients(spec, own=(), allow=(), watches=False, timeout=3.0, ask=four_le
             'summary': describe(hosts)}
 
 
-def connection_count(spec, timeout=3.0, ask=four_letter_word):
-    """{member: zk_num_alive_connections or {'error'}} from ``mntr`` (MSE and others may not answer: reported)."""
+class _Refused(ZkMigrationError):
+    """A member refused a four-letter word (not whitelisted)."""
+
+
+def _member_sessions(member, spec, timeout, ask, admin_port, ask_admin):
+    """(sessions, 'cons' or 'admin') of one member; raises ZkMigrationError with the reason it could not be read."""
+    text = ask(member, 'cons', tls=spec.tls, timeout=timeout)
+    reason = refused('cons', text)
+    if not reason:
+        return parse_cons(text), 'cons'
+    if not admin_port:
+        raise _Refused(reason)
+    try:
+        return parse_admin_connections(ask_admin(member, admin_port, 'connections', timeout=timeout)), 'admin'
+    except ZkMigrationError as exc:
+        raise _Refused('%s; its AdminServer on port %s was tried instead: %s' % (reason.split(':')[0], admin_port, exc))
+
+
+def _add_watches(found, member, via, spec, timeout, ask, admin_port, ask_admin):
+    """Set each session's ``watches`` from ``wchc`` (or the AdminServer's ``watches``); returns a note when they cannot be read."""
+    try:
+        if via == 'admin':
+            by_session = parse_admin_watches(ask_admin(member, admin_port, 'watches', timeout=timeout))
+        else:
+            watched = ask(member, 'wchc', tls=spec.tls, timeout=timeout)
+            reason = refused('wchc', watched)
+            if reason and admin_port:
+                by_session = parse_admin_watches(ask_admin(member, admin_port, 'watches', timeout=timeout))
+            elif reason:
+                return reason
+            else:
+                by_session = parse_wchc(watched)
+    except ZkMigrationError as exc:
+        return 'watches not read (%s)' % exc
+    for session in found:
+        session['watches'] = by_session.get(session['session'], [])
+    return None
+
+
+def connection_count(spec, timeout=3.0, ask=four_letter_word, admin_port=None, ask_admin=admin_command):
+    """{member: {'connections': zk_num_alive_connections} or {'error'}} from ``mntr`` (or the AdminServer's ``monitor``).
+
+    MSE and other managed services may answer neither: that is reported, not raised.
+    """
     out = {}
     for member in spec.hosts:
         try:
             text = ask(member, 'mntr', tls=spec.tls, timeout=timeout)
+            reason = refused('mntr', text)
+            values = parse_mntr(text)
+            if reason and admin_port:
+                values = dict(('zk_%s' % key, value) for key, value in ask_admin(member, admin_port, 'monitor', timeout=timeout).items())
+                reason = None
         except ZkMigrationError as exc:
             out[member] = {'error': str(exc)}
             continue
-        reason = refused('mntr', text)
-        values = parse_mntr(text)
         if reason or 'zk_num_alive_connections' not in values:
             out[member] = {'error': reason or 'the member answered mntr without zk_num_alive_connections'}
         else:
@@ -219,10 +281,13 @@ def migration_sessions(store, cluster):
 
 
 def clients_of(store, cluster, credentials, allow=(), watches=False, own=()):
-    """``list_clients`` of a registered cluster, the migration's own sessions (daemons' and ``own``) left out."""
+    """``list_clients`` of a registered cluster, the migration's own sessions (daemons', the control store's when it lives
+    on that cluster, and ``own``) left out."""
     from ansible_collections.zookeeper.migration.plugins.module_utils._task import resolve_cluster
     spec, _acl = resolve_cluster(store, cluster, credentials, 'cluster')
-    report = list_clients(spec, own=list(own) + migration_sessions(store, cluster), allow=allow, watches=watches)
+    admin_port = (store.get_cluster(cluster) or {}).get('admin_port')
+    own = list(own) + migration_sessions(store, cluster) + [session for session in (store.session_id(),) if session]
+    report = list_clients(spec, own=own, allow=allow, watches=watches, admin_port=admin_port)
     report['cluster'] = cluster
     return report
 
@@ -234,5 +299,5 @@ def _int(value):
         return None
 
 
-__all__ = ['parse_cons', 'parse_wchc', 'parse_mntr', 'refused', 'allowed', 'group_by_host', 'list_clients', 'connection_count',
-           'describe', 'migration_sessions', 'clients_of']
+__all__ = ['parse_cons', 'parse_wchc', 'parse_admin_connections', 'parse_admin_watches', 'parse_mntr', 'refused', 'allowed',
+           'group_by_host', 'list_clients', 'connection_count', 'describe', 'migration_sessions', 'clients_of']

@@ -357,7 +357,8 @@ def normalize_cluster(record, error=ConfigError):
     Fields: ``name``, ``hosts`` (list of ``host:port`` or a connect string),
     ``chroot``, ``connect_timeout`` and ``session_timeout`` (seconds),
     ``tls`` {enabled, ca_file, cert_file, key_file, verify, check_hostname (default: verify), credential},
-    ``auth`` {scheme: none|digest|sasl, username, credential}, ``description``.
+    ``auth`` {scheme: none|digest|sasl, username, credential}, ``description``,
+    ``admin_port`` (the members' AdminServer port, read where four-letter words are not whitelisted).
     Never a secret: a key that looks like one is refused with a pointer to
     credentials.
     """
@@ -389,6 +390,7 @@ def normalize_cluster(record, error=ConfigError):
     out['connect_timeout'] = float(fields.get('connect_timeout', 'number', default=10.0, minimum=0.1))
     out['session_timeout'] = float(fields.get('session_timeout', 'number', default=30.0, minimum=0.1))
     out['description'] = fields.get('description', 'str', default=None, nullable=True)
+    out['admin_port'] = fields.get('admin_port', 'int', default=None, nullable=True, minimum=1, maximum=65535)
 
     tls_in = fields.get('tls', 'dict', default={}, nullable=True) or {}
     tls_fields = _Fields(tls_in, '%s: tls' % where, error)
@@ -1116,6 +1118,11 @@ class ControlStore(object):
 
     def _backoff(self, attempt):
         time.sleep(min(0.2, 0.002 * (2 ** min(attempt, 7))) * random.random())
+
+    def session_id(self):
+        """This store's ZooKeeper session id as ``0x...`` (as ``cons`` shows it), or None before a session exists."""
+        client_id = getattr(self.client, 'client_id', None)
+        return '0x%x' % client_id[0] if client_id and client_id[0] else None
 
     # -- layout --------------------------------------------------------------
     def ensure_root(self):

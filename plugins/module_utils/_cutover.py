@@ -90,6 +90,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
 from ansible_collections.zookeeper.migration.plugins.module_utils import _control
 from ansible_collections.zookeeper.migration.plugins.module_utils import _task
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import connected, translate_error
+from ansible_collections.zookeeper.migration.plugins.module_utils._clients import clients_of, connection_count
 from ansible_collections.zookeeper.migration.plugins.module_utils._diff import acl_equal, acl_tuples
 from ansible_collections.zookeeper.migration.plugins.module_utils._freeze import (  # noqa: F401 (frozen_acl, set_acls_pipelined re-exported)
     DEFAULT_FREEZE_BATCH,
@@ -210,7 +211,7 @@ class CutoverOptions(object):
     """Tunables of a cutover run (the module sets ``drain_timeout``, ``verify`` and ``allow_shared_identity``)."""
 
     def __init__(self, drain_timeout=DEFAULT_DRAIN_TIMEOUT, verify=True, settle=DEFAULT_SETTLE, spot_check=DEFAULT_SPOT_CHECK,
-                 freeze_batch=DEFAULT_FREEZE_BATCH, poll=0.2, allow_shared_identity=False, backup_dir=None):
+                 freeze_batch=DEFAULT_FREEZE_BATCH, poll=0.2, allow_shared_identity=False, backup_dir=None, client_allow=()):
         if drain_timeout is None or drain_timeout <= 0:
             raise ConfigError('drain_timeout must be a positive number of seconds')
         if freeze_batch < 1:
@@ -225,6 +226,7 @@ class CutoverOptions(object):
         if backup_dir is not None and not os.path.isdir(backup_dir):
             raise ConfigError('backup_dir %s is not a directory' % backup_dir)
         self.backup_dir = backup_dir
+        self.client_allow = list(client_allow or ())
 
 
 class _Connections(object):
@@ -455,7 +457,7 @@ class Cutover(object):
         record = self.store.get_cutover(self.task)
         phase = _task.cutover_phase(record)
         if phase == _task.CUTOVER_COMPLETED:
-            return self._done(False, record, 'task %s was cut over at %s; nothing to do' % (self.task, _when(record.get('completed_at'))))
+            return self._look_after_cutover(spec, record, check_mode)
         if phase == _task.CUTOVER_ROLLED_BACK_AFTER_COMPLETION:
             raise ConfigError('task %r was cut over and then rolled back: the source is the truth again. It cannot be cut '
                               'over again as it is; to migrate again, remove it (zookeeper.migration.zk_sync_task state=absent '
@@ -489,7 +491,68 @@ class Cutover(object):
                 return self._plan_complete(spec, freeze_source, resuming, before)
             if not resuming:
                 self._preflight_status()
-            return self._run_complete(spec, record, resuming, freeze_source, before, source_client, destination_client, conns)
+            outcome = self._run_complete(spec, record, resuming, freeze_source, before, source_client, destination_client, conns)
+        # the first look at who still uses the source, once this run's own sessions are closed; re-runs compare with it
+        source, look = self._look(spec)
+        outcome.update(source_clients=source, cutover=self._record_look(look), operations=list(self.operations),
+                       warnings=list(self.warnings))
+        return outcome
+
+    def source_clients(self, spec=None):
+        """Who still uses the task's source (``_clients.clients_of``), or None with a warning when it cannot be listed."""
+        try:
+            report = clients_of(self.store, (spec or self._spec())['source'], self.credentials, allow=self.options.client_allow)
+        except ZkMigrationError as exc:
+            self.warnings.append('the clients of the source could not be listed: %s' % exc)
+            return None
+        if report['clients']:
+            self.warnings.append('%d client session(s) still use the source: %s' % (report['clients'], '; '.join(report['summary'])))
+        return report
+
+    def _look_after_cutover(self, spec, record, check_mode):
+        """A re-run after a completed cutover: who still uses the source, the destination's connections per member and the
+        final verification, kept in the cutover record (``details.after_cutover``) with the time it was first seen.
+
+        The record is written only when the source's client hosts or their session counts changed since the last look (the
+        cutover itself takes the first): a re-run that finds the same picture changes nothing.
+        """
+        source, look = self._look(spec)
+        known = ((record.get('details') or {}).get('after_cutover')) or {}
+        changed = (known.get('source_hosts'), known.get('source_clients')) != (look['source_hosts'], look['source_clients'])
+        if changed:
+            self.operations.append('record who still uses the source of task %s (%s client session(s))' % (self.task, look['source_clients']))
+        if changed and not check_mode:
+            record = self._record_look(look)
+        look['observed_at'] = None if changed and check_mode else (((record.get('details') or {}).get('after_cutover') or {}).get('observed_at'))
+        verification = dict((key, (record.get('verify') or {}).get(key)) for key in ('in_sync', 'blocking', 'counts')) \
+            if record.get('verify') else None
+        msg = 'task %s was cut over at %s; %s' % (
+            self.task, _when(record.get('completed_at')),
+            'the source clients could not be listed' if source is None else '%d client session(s) still use the source' % source['clients'])
+        return self._done(changed, record, msg, source_clients=source, after_cutover=dict(look, verification_at_cutover=verification),
+                          check_mode=check_mode)
+
+    def _look(self, spec):
+        """(source client report or None, the look kept in the cutover record plus ``destination`` per member)."""
+        source = self.source_clients(spec)
+        destination_spec, _acl = _task.resolve_cluster(self.store, spec['destination'], self.credentials, 'destination')
+        destination = connection_count(destination_spec, admin_port=(self.store.get_cluster(spec['destination']) or {}).get('admin_port'))
+        if destination and all('error' in found for found in destination.values()):
+            self.warnings.append('no member of the destination %s told its connection count (%s): a managed service may not answer '
+                                 'four-letter words; watch the applications from its console instead'
+                                 % (spec['destination'], '; '.join(sorted(set(found['error'] for found in destination.values())))))
+        return source, {
+            'source_clients': None if source is None else source['clients'],
+            'source_hosts': None if source is None else dict((host, entry['sessions']) for host, entry in source['hosts'].items()),
+            'source_complete': None if source is None else source['complete'],
+            'destination_connections': dict((member, found.get('connections')) for member, found in destination.items()),
+            'destination': destination,
+        }
+
+    def _record_look(self, look):
+        stored = dict((key, value) for key, value in look.items() if key != 'destination')
+        stored['observed_at'] = self.now()
+        return self._update_record(details={'after_cutover': stored})[0]
 
     def _plan_complete(self, spec, freeze_source, resuming, before):
         if not resuming:

@@ -67,6 +67,15 @@ options:
     description:
       - Free text stored with the registration.
     type: str
+  admin_port:
+    description:
+      - The HTTP port of the members' AdminServer (C(admin.serverPort), ZooKeeper 3.5+, usually C(8080)), on the same
+        host as each member's client port.
+      - Read only where a member does not answer the four-letter words C(cons), C(wchc) or C(mntr) (not in
+        C(4lw.commands.whitelist)), to list who still uses the cluster
+        (M(zookeeper.migration.zk_sync_info) O(zookeeper.migration.zk_sync_info#module:client_report)).
+      - Plain HTTP only; an AdminServer that forces HTTPS is not read (the report says so).
+    type: int
   check_connectivity:
     description:
       - Connect to the cluster before registering it and return what was found.
@@ -276,6 +285,7 @@ def registration_record(params):
         'session_timeout': params['session_timeout'],
         'connect_timeout': params['connect_timeout'],
         'description': params['description'],
+        'admin_port': params.get('admin_port'),
     }
     auth = params.get('auth')
     if auth and (auth.get('username') or auth.get('credential') or auth.get('password') or auth.get('scheme') != 'digest'):
@@ -397,6 +407,7 @@ def argument_spec():
         description=dict(type='str'),
         check_connectivity=dict(type='bool', default=True),
         summarize=dict(type='int', default=0),
+        admin_port=dict(type='int'),
         **cluster_connection_spec()
     )
 

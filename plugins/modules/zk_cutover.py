@@ -38,6 +38,9 @@ description:
     destination's original ACLs when the task syncs ACLs, else back to the originals the freeze saved). The
     clients can move back to the source once the module returns. A failure on the way thaws the destination and
     leaves the task syncing the destination to the source; run it again."
+  - "O(state=completed) on a task already cut over changes nothing in either tree: it looks at who still uses the
+    source and how many connections each destination member holds (RV(after_cutover)), and keeps that in the
+    cutover record when it changed."
   - The cutover record, the task and the saved ACLs stay in the control store until the task is removed
     explicitly (M(zookeeper.migration.zk_sync_task) with O(zookeeper.migration.zk_sync_task#module:state=absent)
     and O(zookeeper.migration.zk_sync_task#module:force=true)).
@@ -195,14 +198,30 @@ write_outage:
   sample: {"frozen_at": 1764000030.1, "ended_at": 1764000042.5, "seconds": 12.4}
 source_clients:
   description:
-    - Who is still connected to the source (also in check mode), from the C(cons) four-letter word of every member,
-      the sync daemons' sessions and O(client_allow) left out. C(clients) (sessions in all), C(hosts) (per client
+    - Who is still connected to the source (also in check mode), from the C(cons) four-letter word of every member
+      (or its AdminServer's C(connections) command where C(cons) is not whitelisted and the registration names its
+      C(admin_port)), the sync daemons' sessions and O(client_allow) left out. C(clients) (sessions in all), C(hosts) (per client
       host, its C(sessions), C(members) and C(last_operations)), C(members) (per member, C(sessions) or the C(error)
       why it did not answer), C(complete), C(notes), C(summary). Null when the list could not be made.
     - Applications still listed after a completed cutover were missed in the client move.
   returned: always
   type: dict
   sample: {"clients": 2, "complete": true, "summary": ["10.0.3.17: 2 session(s) on zk1:2181 (last operations GETD)"]}
+after_cutover:
+  description:
+    - On a run after a completed cutover (a re-run of the playbook), a look at who still uses each cluster.
+    - C(source_clients) (sessions still on the source), C(source_hosts) (sessions per client host), C(source_complete)
+      (every member answered), C(destination_connections) (C(zk_num_alive_connections) per destination member, null
+      where the member does not answer C(mntr), as a managed service may not), C(destination) (the same with the
+      reason a member did not answer), C(verification_at_cutover) (C(in_sync), C(blocking), C(counts) of the final
+      verification against the frozen source) and C(observed_at) (epoch seconds).
+    - It is kept in the cutover record (C(details.after_cutover), read by M(zookeeper.migration.zk_sync_info)) when
+      the source's client hosts or their session counts changed since the last look, and only then is the result
+      C(changed); C(observed_at) is when the recorded picture was first seen.
+  returned: when the cutover was already completed
+  type: dict
+  sample: {"source_clients": 1, "source_hosts": {"10.0.3.17": 1}, "destination_connections": {"mse-1:2181": 12},
+           "observed_at": 1764000042.5, "verification_at_cutover": {"in_sync": true, "blocking": {}}}
 backup:
   description: The export this run wrote before freezing (O(backup_dir)), or null.
   returned: always
@@ -236,8 +255,6 @@ msg:
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._module import ZkMigrationModule
 from ansible_collections.zookeeper.migration.plugins.module_utils._cutover import Cutover, CutoverError, CutoverOptions
-from ansible_collections.zookeeper.migration.plugins.module_utils._clients import clients_of
-from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ZkMigrationError
 
 
 def argument_spec():
@@ -254,24 +271,12 @@ def argument_spec():
     )
 
 
-def source_clients(module, store, name, credentials):
-    """Who still uses the task's source (``_clients``), or None with a warning when it cannot be listed."""
-    try:
-        report = clients_of(store, store.get_task(name)['source'], credentials, allow=module.params['client_allow'])
-    except ZkMigrationError as exc:
-        module.warn('the clients of the source could not be listed: %s' % exc)
-        return None
-    if report['clients']:
-        module.warn('%d client session(s) still use the source: %s' % (report['clients'], '; '.join(report['summary'])))
-    return report
-
-
 def main():
     module = ZkMigrationModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
     name = params['task']
     result = dict(changed=False, cutover=None, state=None, operations=[], frozen=0, restored=0, acl_fixed=0, verify=None,
-                  freeze_proof=None, write_outage=None, write_outage_estimate=None, backup=None, source_clients=None)
+                  freeze_proof=None, write_outage=None, write_outage_estimate=None, backup=None, source_clients=None, after_cutover=None)
     if params['drain_timeout'] <= 0:
         module.fail_json(msg='drain_timeout must be a positive number of seconds', **result)
     if params['freeze_source'] and params['state'] == 'rolled_back':
@@ -296,11 +301,13 @@ def main():
             engine = Cutover(store, name, credentials=credentials,
                              options=CutoverOptions(drain_timeout=params['drain_timeout'], verify=params['verify'],
                                                     allow_shared_identity=params['allow_shared_identity'],
-                                                    backup_dir=params['backup_dir']))
+                                                    backup_dir=params['backup_dir'], client_allow=params['client_allow']))
             try:
                 if params['state'] == 'completed':
                     outcome = engine.complete(freeze_source=params['freeze_source'], check_mode=module.check_mode)
-                    outcome['source_clients'] = source_clients(module, store, name, credentials)
+                    if 'source_clients' not in outcome:
+                        outcome['source_clients'] = engine.source_clients()
+                        outcome['warnings'] = engine.warnings
                 else:
                     outcome = engine.rollback(check_mode=module.check_mode)
             except CutoverError as exc:

@@ -48,6 +48,9 @@ ZK39_SUITE = 'trixie'
 # nothing) and the Netty pieces the manifest of Debian's jar does not list.
 _LOG_JARS = ['slf4j-api.jar', 'slf4j-log4j12.jar', 'log4j-1.2.jar']
 _NETTY_JARS = ['netty-codec.jar', 'netty-resolver.jar', 'netty-transport-native-unix-common.jar']
+# The AdminServer (admin.enableServer=true, 3.5+): Jetty and Jackson, dependencies of Debian's libzookeeper-java.
+_ADMIN_JARS = ['jetty9-server.jar', 'jetty9-servlet.jar', 'jetty9-http.jar', 'jetty9-io.jar', 'jetty9-util.jar',
+               'jetty9-security.jar', 'servlet-api.jar', 'jackson-databind.jar', 'jackson-core.jar', 'jackson-annotations.jar']
 
 SUPER_USER = 'super'
 SUPER_PASSWORD = 'superpw'
@@ -545,6 +548,8 @@ class ZkCluster(object):
             jars = zk39_jars() + [os.path.join(SHARE_JAVA, j) for j in _LOG_JARS + _NETTY_JARS]
         else:
             jars = [os.path.join(SHARE_JAVA, 'zookeeper.jar')] + [os.path.join(SHARE_JAVA, j) for j in _LOG_JARS + _NETTY_JARS]
+        if self.version != '3.4' and self.extra_config.get('admin.enableServer') == 'true':
+            jars += [os.path.join(SHARE_JAVA, j) for j in _ADMIN_JARS]
         return ':'.join(jars)
 
     def kazoo_args(self, auth=True):

@@ -204,7 +204,12 @@ def test_migrate_and_rollback_playbooks_end_to_end(zk_cluster_factory, zk_client
         # who still uses each cluster: the source's clients (the test's own kazoo sessions) and the destination's per member
         users = after.task('Report who still uses each cluster')['msg']
         assert users[0].startswith('source legacy: ') and 'client session(s)' in users[0], users
-        assert users[1].startswith('destination target, sessions per member:') and destination.host_list[0] in users[1], users
+        assert users[1].startswith('destination target, connections per member:') and destination.host_list[0] in users[1], users
+        assert users[2] == 'verification at the cutover: in sync', users
+        # the look is kept in the cutover record with the time it was taken (by the cutover; the re-run found the same)
+        look = store.get_cutover(TASK)['details']['after_cutover']
+        assert look['observed_at'] >= store.get_cutover(TASK)['completed_at'] and look['source_clients'] >= 1, look
+        assert after.task('Look at who still uses the source after the cutover')['after_cutover']['observed_at'] == look['observed_at']
         assert after.task('Create or update the sync task')['_status'] == 'skipped'
         assert all(service_state(host) == 'active' for host in hosts)
 

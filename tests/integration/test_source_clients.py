@@ -21,10 +21,12 @@ from kazoo.client import KazooClient
 from kazoo.handlers.threading import SequentialThreadingHandler
 
 from ansible_collections.zookeeper.migration.plugins.module_utils import _client
-from ansible_collections.zookeeper.migration.plugins.module_utils._clients import clients_of, list_clients
+from ansible_collections.zookeeper.migration.plugins.module_utils._clients import clients_of, connection_count, list_clients
+from ansible_collections.zookeeper.migration.plugins.module_utils._control import ControlStore
 
 from tests.integration.ansible_runner import run_playbook
 from tests.integration.sync_support import wait_for
+from tests.harness.zkharness import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -169,3 +171,64 @@ def test_a_tls_only_member_is_asked_over_tls(zk_tls):
     finally:
         client.stop()
         client.close()
+
+
+@pytest.mark.parametrize('version', ['3.8', '3.9'])
+def test_a_member_without_four_letter_words_is_read_from_its_admin_server(zk_cluster_factory, zk_client_factory, version):
+    port = free_port('127.0.0.1')
+    cluster = zk_cluster_factory('admin-%s' % version.replace('.', ''), version=version, extra_config={
+        '4lw.commands.whitelist': 'srvr', 'admin.enableServer': 'true', 'admin.serverAddress': '127.0.0.1', 'admin.serverPort': port})
+    control = zk_client_factory(cluster)
+    store = ControlStore(control, '/zkm-admin', allow_open_acl=True)
+    store.put_cluster({'name': 'src', 'hosts': cluster.host_list, 'admin_port': port})
+    app = application(cluster)
+    try:
+        app.ensure_path('/watched')
+        app.get('/watched', watch=lambda event: None)
+        report = clients_of(store, 'src', {}, watches=True)
+        member = cluster.host_list[0]
+        # listed through the AdminServer: the application with its session and watches; the control store's own session is not
+        assert report['complete'] is True and report['members'][member]['via'] == 'admin', report
+        assert list(report['hosts']) == [APPLICATION_HOST], report['hosts']
+        assert report['hosts'][APPLICATION_HOST]['session_ids'] == [session_id(app)]
+        assert '/watched' in report['hosts'][APPLICATION_HOST]['watches']
+        spec = _client.ClusterSpec.from_dict({'name': 'src', 'hosts': cluster.host_list})
+        assert connection_count(spec, admin_port=port)[member]['connections'] >= 2
+        # without the registered port, the member says which settings to change
+        error = list_clients(spec)['members'][member]['error']
+        assert '4lw.commands.whitelist' in error and 'admin_port' in error
+    finally:
+        app.stop()
+        app.close()
+
+
+def test_the_look_after_the_cutover_is_kept_in_the_cutover_record(cutover_env):
+    env = cutover_env
+    env.put_task()
+    env.daemon('d1')
+    env.in_sync()
+    done = env.cutover().complete()
+    first = done['cutover']['details']['after_cutover']
+    # the cutover takes the first look, once its own sessions are closed; the daemon's are not counted
+    assert APPLICATION_HOST not in first['source_hosts'] and first['observed_at'] >= done['cutover']['completed_at'], first
+    assert set(first['destination_connections']) == set(env.destination.host_list)
+    assert all(count >= 1 for count in first['destination_connections'].values()), first
+    again = env.cutover().complete()
+    assert again['changed'] is False and again['operations'] == [] and again['after_cutover']['observed_at'] == first['observed_at']
+    assert again['after_cutover']['verification_at_cutover']['in_sync'] is True
+
+    app = application(env.source)
+    try:
+        checked = env.cutover().complete(check_mode=True)
+        assert checked['changed'] is True and checked['after_cutover']['source_hosts'][APPLICATION_HOST] == 1
+        assert env.store.get_cutover(env.task)['details']['after_cutover'] == first     # check mode wrote nothing
+        seen = env.cutover().complete()
+        assert seen['changed'] is True and seen['source_clients']['hosts'][APPLICATION_HOST]['session_ids'] == [session_id(app)]
+        kept = env.store.get_cutover(env.task)['details']['after_cutover']
+        assert kept['source_hosts'][APPLICATION_HOST] == 1 and kept['observed_at'] > first['observed_at']
+        assert env.cutover().complete()['changed'] is False
+    finally:
+        app.stop()
+        app.close()
+    gone = env.cutover().complete()
+    assert gone['changed'] is True and APPLICATION_HOST not in env.store.get_cutover(env.task)['details']['after_cutover']['source_hosts']

@@ -61,3 +61,59 @@ def test_our_sessions_and_allowed_hosts_are_never_counted(sessions, own, allow):
     assert not any(_clients.allowed(host, allow) for host in hosts)
     expected = set((s['host'], s['session']) for s in sessions if s['session'] not in own and not _clients.allowed(s['host'], allow))
     assert sum(entry['sessions'] for entry in hosts.values()) == len(expected)
+
+
+# The AdminServer's answers, captured from the harness' 3.8 server (admin.enableServer=true)
+ADMIN_CONNECTIONS = {
+    'connections': [{'remote_socket_address': '127.0.0.2:47104', 'interest_ops': 1, 'outstanding_requests': 0, 'packets_received': 3,
+                     'packets_sent': 3, 'session_id': 72059834843725824, 'last_operation': 'GETC', 'established': 1796489035601,
+                     'session_timeout': 10000, 'last_cxid': 2, 'last_zxid': 1}],
+    'secure_connections': [{'remote_socket_address': '[0:0:0:0:0:0:0:1]:5000', 'session_id': 2748, 'last_operation': 'PING'}],
+    'command': 'connections', 'error': None}
+ADMIN_WATCHES = {'session_id_to_watched_paths': {'72059834843725824': ['/zookeeper', '/a']}, 'command': 'watches', 'error': None}
+REFUSED = 'cons is not executed because it is not in the whitelist.'
+
+
+def test_admin_server_answers_parse_like_cons_and_wchc():
+    found = _clients.parse_admin_connections(ADMIN_CONNECTIONS)
+    assert [(s['host'], s['port'], s['session'], s['last_operation']) for s in found] == [
+        ('127.0.0.2', 47104, '0x1000209ba6f0000', 'GETC'), ('0:0:0:0:0:0:0:1', 5000, '0xabc', 'PING')]
+    assert found[0]['received'] == 3 and found[0]['timeout_ms'] == 10000
+    assert _clients.parse_admin_watches(ADMIN_WATCHES) == {'0x1000209ba6f0000': ['/a', '/zookeeper']}
+
+
+class _Spec(object):
+    name = 'src'
+    hosts = ['zk1:2181', 'zk2:2181']
+    tls = None
+
+
+def test_a_member_refusing_cons_is_read_from_its_admin_server_when_the_port_is_registered():
+    asked = []
+
+    def ask(member, word, tls=None, timeout=None):
+        return REFUSED.replace('cons', word) if member == 'zk1:2181' else CONS_38
+
+    def ask_admin(member, port, command, timeout=None):
+        asked.append((member, port, command))
+        return ADMIN_WATCHES if command == 'watches' else ADMIN_CONNECTIONS
+
+    report = _clients.list_clients(_Spec(), watches=True, ask=ask, admin_port=8080, ask_admin=ask_admin)
+    assert report['complete'] and report['members']['zk1:2181'] == {'sessions': 2, 'via': 'admin'}
+    assert report['members']['zk2:2181']['via'] == 'cons'
+    assert ('zk1:2181', 8080, 'connections') in asked and ('zk1:2181', 8080, 'watches') in asked
+    assert report['hosts']['127.0.0.2']['watches'] == ['/a', '/zookeeper']
+    # without the port, the member is reported with the setting to change, and the others are still listed
+    report = _clients.list_clients(_Spec(), ask=ask)
+    assert not report['complete'] and 'admin_port' in report['members']['zk1:2181']['error']
+    assert report['members']['zk2:2181']['sessions'] == 1
+
+
+def test_connection_counts_fall_back_to_the_admin_server_monitor():
+    def ask(member, word, tls=None, timeout=None):
+        return REFUSED.replace('cons', word) if member == 'zk1:2181' else MNTR
+
+    counts = _clients.connection_count(_Spec(), ask=ask, admin_port=8080,
+                                       ask_admin=lambda member, port, command, timeout=None: {'num_alive_connections': 7})
+    assert counts == {'zk1:2181': {'connections': 7}, 'zk2:2181': {'connections': 2}}
+    assert 'mntr' in _clients.connection_count(_Spec(), ask=ask)['zk1:2181']['error']
