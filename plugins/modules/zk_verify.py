@@ -27,6 +27,9 @@ description:
     byte for byte. O(settle) re-checks differing paths after a delay so that changes a running
     sync has not carried over yet are not reported as loss.
   - Never changes anything on either cluster; re-running it is the normal way to re-check.
+  - With O(report_dir), each run also leaves a report people read, kept next to the earlier ones, a self-contained HTML
+    page (verdict, counts per kind of difference, both sides of each differing path, counters, spot checks, settle,
+    timings) and the JSON report beside it, named C(<task or source-destination>-<UTC time>.html) and C(.json).
   - Works with registered cluster names (looked up in the control store), with inline
     connection specs and without a control store, or with a sync task's name
     (O(task)), which supplies the clusters, paths and excludes.
@@ -42,6 +45,8 @@ attributes:
       - Runs the same in check mode (it only reads). When a cluster or task name is not in the
         control store, check mode warns, reports what it would verify and marks the task skipped
         instead of failing, since an earlier task of the same check run would have registered it.
+      - In check mode O(report_dir) writes nothing (not even the directory); RV(report_html) and RV(report_json) name the
+        files a run would write. O(report) is written in check mode too.
   diff_mode:
     support: none
     description:
@@ -112,8 +117,38 @@ options:
       - Path of a JSON report to write on the host running the module, with every difference
         (not only the first O(max_diffs)), the counts and the timings.
       - Written in check mode too (it is the result of the verification, not a change to a cluster).
-      - Its directory must exist.
+      - Its directory must exist. The file is replaced on each run; O(report_dir) keeps one report per run.
+      - It also holds C(details), both sides of the first O(report_max_paths) paths of each kind (see O(report_dir)).
     type: path
+  report_dir:
+    description:
+      - Directory on the host running the module where each run writes a new pair of reports,
+        C(<stem>-<UTC time>.html) and C(<stem>-<UTC time>.json), the stem being the O(task) name or
+        C(<source>-<destination>) (characters other than letters, digits, C(.), C(_) and C(-) become C(_)).
+      - An existing file is never replaced; when the name is taken (two runs in the same second), the stem gets
+        C(-2), C(-3)... Files are written atomically, mode C(0600); the directory is created, mode C(0700), when missing.
+      - The HTML page is self-contained (inline CSS, no external asset, no script) and shows the verdict, the clusters,
+        paths, task and time, the count of each kind of difference, each differing path with both sides' data size,
+        the hex of the first O(report_data_prefix) bytes, version, cversion, aversion, children, mtime (UTC) and ACL,
+        the sequential counters, spot checks, settle and timings. Every name is HTML-escaped; data is never shown raw.
+      - The JSON report has every differing path (not only the listed ones) and the same C(details).
+      - The details are read live from both sides right after the comparison (O(report_max_paths) paths per kind at
+        most); when they cannot be read the reports say why and are written all the same.
+      - Nothing is written in check mode.
+    type: path
+  report_max_paths:
+    description:
+      - How many paths of each kind of difference the HTML page lists with both sides' details (the rest is counted as
+        "N more"; the JSON report lists every path, with details for these). Bounds the extra live reads too.
+      - Applies to O(report) and O(report_dir).
+    type: int
+    default: 1000
+  report_data_prefix:
+    description:
+      - How many leading bytes of each listed znode's data the reports show, as hex. V(0) shows sizes only, for data
+        that may hold secrets (the files are mode C(0600) all the same).
+    type: int
+    default: 16
   max_diffs:
     description:
       - How many differing paths of each kind to return in RV(differences).
@@ -141,7 +176,12 @@ EXAMPLES = r'''
     task: app-config
     settle: 5
     spot_check: 200
-    report: "{{ playbook_dir }}/reports/app-config-verify.json"
+    report_dir: "{{ playbook_dir }}/reports"
+  register: verification
+
+- name: Show where the report is
+  ansible.builtin.debug:
+    msg: "verification report: {{ verification.report_html }}"
 
 - name: Verify two registered clusters under /app, reporting only
   zookeeper.migration.zk_verify:
@@ -308,9 +348,28 @@ report:
   returned: when O(report) is set and the verification ran
   type: str
   sample: /srv/reports/verify.json
+report_html:
+  description:
+    - Absolute path of the HTML report this run wrote in O(report_dir). In check mode, the path it would write (nothing is written).
+  returned: when O(report_dir) is set and the verification ran
+  type: str
+  sample: /srv/reports/app-config-20261205T120000Z.html
+report_json:
+  description:
+    - Absolute path of the JSON report written beside RV(report_html), with the same name stem. In check mode, the path it would write.
+  returned: when O(report_dir) is set and the verification ran
+  type: str
+  sample: /srv/reports/app-config-20261205T120000Z.json
+report_written:
+  description: Whether RV(report_html) and RV(report_json) were written (V(false) in check mode).
+  returned: when O(report_dir) is set and the verification ran
+  type: bool
+  sample: true
 msg:
-  description: In check mode, when a name is not registered yet, what the task would verify (the task is then reported as skipped).
-  returned: when skipped in check mode
+  description:
+    - In check mode, when a name is not registered yet, what the task would verify (the task is then reported as skipped).
+    - In check mode with O(report_dir), the reports a run would write.
+  returned: when skipped in check mode, or in check mode with O(report_dir)
   type: str
   sample: would verify legacy against managed under /app
 '''
@@ -323,9 +382,14 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._module import
     connection_from_registration,
 )
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import ClusterSpec, connected
-from ansible_collections.zookeeper.migration.plugins.module_utils._diff import COMPARE_ALL
-from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError
-from ansible_collections.zookeeper.migration.plugins.module_utils._verify import path_pairs, verify, write_report
+from ansible_collections.zookeeper.migration.plugins.module_utils._diff import COMPARE_ALL, PathMap
+from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError, ZkMigrationError
+from ansible_collections.zookeeper.migration.plugins.module_utils._verify import path_pairs, read_nodes, verify, write_report
+from ansible_collections.zookeeper.migration.plugins.module_utils._verify_report import (
+    collect_details,
+    planned_paths,
+    write_report as write_report_files,
+)
 
 
 def inline_spec(value, role, credentials):
@@ -387,6 +451,23 @@ def describe_differences(result):
     return ', '.join(parts)
 
 
+def add_details(report, params, source_client, destination_client, source_name, destination_name, pairs):
+    """Both sides of the listed paths, read live, into ``report['details']`` (or why not into ``details_error``)."""
+    mapping = PathMap(pairs)
+
+    def reader(client, name):
+        return lambda paths: read_nodes(client, paths, with_acl=True, keep_data=params['report_data_prefix'] > 0, cluster=name).nodes
+
+    mark = time.monotonic()
+    try:
+        report['details'] = collect_details(report, reader(source_client, source_name), reader(destination_client, destination_name),
+                                            to_destination=mapping.to_destination, to_source=mapping.to_source,
+                                            limit=params['report_max_paths'], prefix=params['report_data_prefix'])
+    except ZkMigrationError as exc:
+        report['details_error'] = str(exc)
+    report.setdefault('timings', {})['report_details'] = round(time.monotonic() - mark, 3)
+
+
 def argument_spec():
     """The module's options: the shared ``control`` and ``credentials`` plus its own."""
     return ZkMigrationModule.generate_argspec(
@@ -399,6 +480,9 @@ def argument_spec():
         spot_check=dict(type='int', default=20),
         settle=dict(type='float', default=0),
         report=dict(type='path'),
+        report_dir=dict(type='path'),
+        report_max_paths=dict(type='int', default=1000),
+        report_data_prefix=dict(type='int', default=16),
         max_diffs=dict(type='int', default=100),
         fail_on_diff=dict(type='bool', default=True),
     )
@@ -415,7 +499,7 @@ def main():
     )
     params = module.params
     result = dict(changed=False, in_sync=None)
-    for option in ('spot_check', 'max_diffs'):
+    for option in ('spot_check', 'max_diffs', 'report_max_paths', 'report_data_prefix'):
         if params[option] < 0:
             module.fail_json(msg='%s must be 0 or more' % option, **result)
     if params['settle'] < 0:
@@ -460,21 +544,38 @@ def main():
             raise ConfigError('source and destination are the same cluster and paths: there is nothing to compare')
 
         started = time.time()
+        writes_reports = bool(params['report']) or (bool(params['report_dir']) and not module.check_mode)
+        report = None
         with connected(source) as source_client, connected(destination) as destination_client:
             outcome = verify(source_client, destination_client, pairs, exclude=exclude, compare=params['compare'],
                              spot_check=params['spot_check'], settle=params['settle'], control_root=root,
                              source_name=source.name, destination_name=destination.name)
+            if writes_reports:
+                report = outcome.to_dict(max_diffs=None)
+                report['started_at'] = started
+                report['task'] = params['task']
+                add_details(report, params, source_client, destination_client, source.name, destination.name, pairs)
         summary = outcome.to_dict(max_diffs=params['max_diffs'])
         for key in ('in_sync', 'counts', 'differences', 'counter_versions', 'counter_behind_ephemeral', 'spot_check', 'settle', 'truncated',
                     'elapsed', 'rate', 'compare', 'exclude'):
             result[key] = summary[key]
         if params['report']:
-            report = outcome.to_dict(max_diffs=None)
-            report['started_at'] = started
-            report['task'] = params['task']
             result['report'] = write_report(params['report'], report)
+        if params['report_dir']:
+            stem = params['task'] or '%s-%s' % (result['source'], result['destination'])
+            now = time.time()
+            if module.check_mode:
+                files = planned_paths(params['report_dir'], stem, now)
+                result['msg'] = 'check mode: would write the verification reports %s and %s' % (files['html'], files['json'])
+            else:
+                files = write_report_files(params['report_dir'], stem, report, now, limit=params['report_max_paths'])
+            result['report_html'] = files['html']
+            result['report_json'] = files['json']
+            result['report_written'] = not module.check_mode
     if not result['in_sync'] and params['fail_on_diff']:
         message = 'source %s and destination %s differ: %s' % (result['source'], result['destination'], describe_differences(result))
+        if result.get('report_written'):
+            message += ' (report: %s)' % result['report_html']
         module.fail_json(msg=message, **result)
     module.exit_json(**result)
 

@@ -11,6 +11,9 @@ be exactly as before: zk_verify never changes anything.
 """
 
 import json
+import os
+import stat
+from html.parser import HTMLParser
 
 import pytest
 from kazoo.security import READ_ACL_UNSAFE
@@ -172,3 +175,131 @@ def test_zk_verify_sequence(zk_source, zk_dest, zk_path, trees, tmp_path):
     # zk_verify changed nothing on either cluster
     after = (tree_state(source, zk_path), tree_state(destination, zk_path))
     assert after == before
+
+
+REPORT_PLAYBOOK = '''
+- name: Zk_verify reports
+  hosts: localhost
+  gather_facts: false
+  vars:
+    source_spec: {hosts: "{{ source_hosts }}"}
+    destination_spec: {name: managed, hosts: "{{ destination_hosts }}"}
+  tasks:
+    - name: Verify dirty tree with a report directory
+      zookeeper.migration.zk_verify:
+        source: "{{ source_spec }}"
+        destination: "{{ destination_spec }}"
+        paths: ["{{ dirty }}"]
+        fail_on_diff: false
+        report_dir: "{{ report_dir }}"
+
+    - name: Verify dirty tree with a report directory again
+      zookeeper.migration.zk_verify:
+        source: "{{ source_spec }}"
+        destination: "{{ destination_spec }}"
+        paths: ["{{ dirty }}"]
+        report_dir: "{{ report_dir }}"
+      ignore_errors: true  # noqa: ignore-errors (the trees differ on purpose; the test checks the failure)
+
+    - name: Verify dirty tree with a report directory in check mode
+      zookeeper.migration.zk_verify:
+        source: "{{ source_spec }}"
+        destination: "{{ destination_spec }}"
+        paths: ["{{ dirty }}"]
+        fail_on_diff: false
+        report_dir: "{{ report_dir }}"
+      check_mode: true
+'''
+
+
+class TableRows(HTMLParser):
+    """The text of each table row of a page, as lists of cell texts."""
+
+    def __init__(self, text):
+        HTMLParser.__init__(self, convert_charrefs=True)
+        self.rows = []
+        self.cell = None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == 'tr':
+            self.rows.append([])
+        elif tag in ('td', 'th'):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ('td', 'th') and self.cell is not None:
+            self.rows[-1].append(' '.join(part.strip() for part in self.cell if part.strip()))
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def test_zk_verify_html_report(zk_source, zk_dest, trees, tmp_path):
+    source, dirty = trees['source'], trees['dirty']
+    hostile = dirty + '/config/<script>alert("x")&\''
+    source.create(hostile, b'\x00\xffbinary')          # missing on the destination
+    report_dir = tmp_path / 'reports'
+    playbook = tmp_path / 'zk_verify_report.yml'
+    playbook.write_text(REPORT_PLAYBOOK)
+    run = run_playbook(str(playbook), extra_vars={'source_hosts': zk_source.host_list, 'destination_hosts': zk_dest.host_list,
+                                                  'dirty': dirty, 'report_dir': str(report_dir)})
+    assert run.rc == 0, run.output()
+
+    first = run.task('Verify dirty tree with a report directory')
+    assert first['in_sync'] is False and first['report_written'] is True and not first['failed']
+    html_path, json_path = first['report_html'], first['report_json']
+    assert os.path.dirname(html_path) == str(report_dir) and os.path.basename(html_path).startswith('source-managed-')
+    assert html_path[:-len('.html')] == json_path[:-len('.json')]
+    assert stat.S_IMODE(report_dir.stat().st_mode) == 0o700
+    for path in (html_path, json_path):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+    # a second run writes a second pair (a suffix when it is the same second); its failure names the page
+    second = run.task('Verify dirty tree with a report directory again')
+    assert second['failed'] is True and second['report_written'] is True
+    assert second['report_html'] != html_path and os.path.exists(second['report_html']) and os.path.exists(html_path)
+    assert second['msg'].endswith('(report: %s)' % second['report_html'])
+    # check mode names the next pair and writes nothing
+    checked = run.task('Verify dirty tree with a report directory in check mode')
+    assert checked['report_written'] is False and not os.path.exists(checked['report_html'])
+    assert checked['msg'] == 'check mode: would write the verification reports %s and %s' % (checked['report_html'], checked['report_json'])
+    assert sorted(os.listdir(str(report_dir))) == sorted(os.path.basename(path) for path in (
+        html_path, json_path, second['report_html'], second['report_json']))
+
+    # the JSON beside it: every difference, both sides of each listed path
+    report = json.loads(open(json_path).read())
+    details = report['details']
+    data_path, missing_path = dirty + '/config/key-02', dirty + '/config/key-01'
+    data = details['data_mismatch'][data_path]
+    assert data['source']['size'] == len(b'value-2') and data['destination']['size'] == len(b'changed on the destination')
+    assert data['destination']['version'] == data['source']['version'] + 1
+    assert data['source']['data_prefix'] == b'value-2'.hex()
+    assert details['missing'][missing_path]['destination'] is None
+    assert details['missing'][hostile]['source']['data_prefix'] == b'\x00\xffbinary'.hex()
+    assert details['type_mismatch'][dirty + '/config/key-07']['destination']['ephemeral'] is True
+    assert details['acl_mismatch'][dirty + '/config/key-04']['destination']['acl'] == [[1, 'world', 'anyone']]
+    assert report['counter_versions'][dirty + '/queue']['destination'] < report['counter_versions'][dirty + '/queue']['source']
+
+    # the page: the verdict, each differing path with both sides' sizes and versions, escaped
+    with open(html_path, encoding='utf-8') as handle:
+        page = handle.read()
+    assert 'NOT IN SYNC' in page and '<script>' not in page and '&lt;script&gt;alert(&quot;x&quot;)&amp;&#x27;' in page
+    rows = TableRows(page).rows
+    for path in (missing_path, dirty + '/extra-node', data_path, dirty + '/config/key-04', dirty + '/config/key-07',
+                 dirty + '/queue', hostile):
+        assert any(row and row[0].startswith(path) for row in rows), path
+    index = next(i for i, row in enumerate(rows) if row and row[0] == data_path)
+    source_row, destination_row = rows[index], rows[index + 1]
+    # path | side | type | data bytes | data (hex) | version | cversion | aversion | children | mtime | ACL
+    assert source_row[1:4] == ['source', 'persistent', '7'] and source_row[4] == b'value-2'.hex()
+    assert destination_row[:3] == ['destination', 'persistent', str(len(b'changed on the destination'))]
+    assert source_row[5] == str(data['source']['version']) and destination_row[4] == str(data['destination']['version'])
+    assert source_row[9].endswith(' UTC') and 'world:anyone:cdrwa' in source_row[10]
+    missing_row = next(i for i, row in enumerate(rows) if row and row[0] == missing_path)
+    assert rows[missing_row + 1] == ['destination', 'absent']
+    queue = next(row for row in rows if row and row[0].startswith(dirty + '/queue'))
+    assert 'sequential counter: source %d, destination %d' % (
+        report['counter_versions'][dirty + '/queue']['source'], report['counter_versions'][dirty + '/queue']['destination']) in queue[0]
