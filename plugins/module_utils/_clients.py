@@ -25,6 +25,7 @@ import re
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import admin_command, four_letter_word
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError, ZkMigrationError
+from ansible_collections.zookeeper.migration.plugins.module_utils._registration import resolve_registered
 
 _CONNECTION = re.compile(r'^\s*/(?P<address>\[?[0-9A-Fa-f:.]+\]?):(?P<port>\d+)\[\d+\]\((?P<fields>[^)]*)\)\s*$')
 NOT_ALLOWED = 'is not executed because it is not in the whitelist'
@@ -283,8 +284,7 @@ def migration_sessions(store, cluster):
 def clients_of(store, cluster, credentials, allow=(), watches=False, own=()):
     """``list_clients`` of a registered cluster, the migration's own sessions (daemons', the control store's when it lives
     on that cluster, and ``own``) left out."""
-    from ansible_collections.zookeeper.migration.plugins.module_utils._task import resolve_cluster
-    spec, _acl = resolve_cluster(store, cluster, credentials, 'cluster')
+    spec, _acl = resolve_registered(store, cluster, credentials, 'cluster')
     admin_port = (store.get_cluster(cluster) or {}).get('admin_port')
     own = list(own) + migration_sessions(store, cluster) + [session for session in (store.session_id(),) if session]
     report = list_clients(spec, own=own, allow=allow, watches=watches, admin_port=admin_port)

@@ -87,7 +87,8 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
     NoNodeError,
     ZkMigrationError,
 )
-from ansible_collections.zookeeper.migration.plugins.module_utils import _control
+from ansible_collections.zookeeper.migration.plugins.module_utils import _records
+from ansible_collections.zookeeper.migration.plugins.module_utils import _registration
 from ansible_collections.zookeeper.migration.plugins.module_utils import _task
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import connected, translate_error
 from ansible_collections.zookeeper.migration.plugins.module_utils._clients import clients_of, connection_count
@@ -233,8 +234,8 @@ class _Connections(object):
     """The resolved connections of a task's two clusters and the migrator's ACL entries on each."""
 
     def __init__(self, store, spec, credentials):
-        self.source, self.source_acl = _task.resolve_cluster(store, spec['source'], credentials, 'source')
-        self.destination, self.destination_acl = _task.resolve_cluster(store, spec['destination'], credentials, 'destination')
+        self.source, self.source_acl = _registration.resolve_registered(store, spec['source'], credentials, 'source')
+        self.destination, self.destination_acl = _registration.resolve_registered(store, spec['destination'], credentials, 'destination')
         self.names = (spec['source'], spec['destination'])
 
 
@@ -249,7 +250,7 @@ class Cutover(object):
         if not HAS_KAZOO:
             raise ConfigError('the cutover needs the kazoo Python library')
         self.store = store
-        self.task = _control.check_name(task, 'task name')
+        self.task = _records.check_name(task, 'task name')
         self.credentials = credentials
         self.options = options or CutoverOptions()
         self.clock = clock
@@ -513,12 +514,13 @@ class Cutover(object):
         """A re-run after a completed cutover: who still uses the source, the destination's connections per member and the
         final verification, kept in the cutover record (``details.after_cutover``) with the time it was first seen.
 
-        The record is written only when the source's client hosts or their session counts changed since the last look (the
-        cutover itself takes the first): a re-run that finds the same picture changes nothing.
+        The record is written only when the set of client hosts on the source changed since the last look (the cutover
+        itself takes the first): a re-run that finds the same hosts changes nothing, and returns the current counts.
         """
         source, look = self._look(spec)
         known = ((record.get('details') or {}).get('after_cutover')) or {}
-        changed = (known.get('source_hosts'), known.get('source_clients')) != (look['source_hosts'], look['source_clients'])
+        # the hosts, not their session counts: connection pools and the daemons' own reconnections move the counts
+        changed = _hosts(known.get('source_hosts')) != _hosts(look['source_hosts'])
         if changed:
             self.operations.append('record who still uses the source of task %s (%s client session(s))' % (self.task, look['source_clients']))
         if changed and not check_mode:
@@ -535,7 +537,7 @@ class Cutover(object):
     def _look(self, spec):
         """(source client report or None, the look kept in the cutover record plus ``destination`` per member)."""
         source = self.source_clients(spec)
-        destination_spec, _acl = _task.resolve_cluster(self.store, spec['destination'], self.credentials, 'destination')
+        destination_spec, _acl = _registration.resolve_registered(self.store, spec['destination'], self.credentials, 'destination')
         destination = connection_count(destination_spec, admin_port=(self.store.get_cluster(spec['destination']) or {}).get('admin_port'))
         if destination and all('error' in found for found in destination.values()):
             self.warnings.append('no member of the destination %s told its connection count (%s): a managed service may not answer '
@@ -898,6 +900,11 @@ class Cutover(object):
         self.operations.append('abort the rollback of task %s' % self.task)
         if problems:
             raise CutoverError('%s; the abort did not finish: %s' % (reason, '; '.join(problems)), report=getattr(reason, 'report', None))
+
+
+def _hosts(source_hosts):
+    """The client hosts of a look (None when the source could not be listed)."""
+    return None if source_hosts is None else sorted(source_hosts)
 
 
 def _outage(frozen_at, ended_at):

@@ -50,6 +50,10 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
 )
 from ansible_collections.zookeeper.migration.plugins.module_utils import _client
 from ansible_collections.zookeeper.migration.plugins.module_utils import _control
+from ansible_collections.zookeeper.migration.plugins.module_utils import _credentials
+from ansible_collections.zookeeper.migration.plugins.module_utils import _election
+from ansible_collections.zookeeper.migration.plugins.module_utils import _records
+from ansible_collections.zookeeper.migration.plugins.module_utils import _registration
 from ansible_collections.zookeeper.migration.plugins.module_utils import _sync
 
 try:
@@ -87,7 +91,7 @@ DAEMON_VERSION = '1.0.0'
 LOG = logging.getLogger('zookeeper_migration.daemon')
 
 CONFIG_DEFAULTS = {
-    'root': _control.DEFAULT_ROOT,
+    'root': _records.DEFAULT_ROOT,
     'credentials_file': None,
     'metrics_address': '127.0.0.1:9464',
     'log_level': 'INFO',
@@ -147,7 +151,7 @@ def validate_config(raw, source='config'):
     config.update((key, value) for key, value in raw.items() if value is not None or key in ('credentials_file', 'metrics_address'))
     if 'daemon_id' not in raw or raw['daemon_id'] in (None, ''):
         raise ConfigError('%s: daemon_id is required (a name unique to this daemon, e.g. the host name)' % source)
-    config['daemon_id'] = _control.check_name(raw['daemon_id'], '%s: daemon_id' % source)
+    config['daemon_id'] = _records.check_name(raw['daemon_id'], '%s: daemon_id' % source)
     control = raw.get('control')
     if not isinstance(control, dict):
         raise ConfigError('%s: control is required: the control ensemble as {hosts: [...], chroot, auth: {scheme, credential}, tls: {...}}'
@@ -162,11 +166,11 @@ def validate_config(raw, source='config'):
             raise ConfigError('%s: control.%s must be true or false, got %r' % (source, key, value))
         config['control_acl'][key] = bool(value)
     try:
-        config['control'] = _control.normalize_cluster(record)
+        config['control'] = _records.normalize_cluster(record)
     except ConfigError as exc:
         raise ConfigError('%s: control: %s' % (source, exc.message))
     try:
-        config['root'] = _control.normalize_root(config['root'])
+        config['root'] = _records.normalize_root(config['root'])
     except ConfigError as exc:
         raise ConfigError('%s: root: %s' % (source, exc.message))
     path = config['credentials_file']
@@ -228,12 +232,7 @@ def load_credentials(config):
     """The ``CredentialStore`` of the config's credentials file (None when it names none)."""
     if not config.get('credentials_file'):
         return None
-    return _control.CredentialStore.from_file(config['credentials_file'])
-
-
-def cluster_connection(record, credentials):
-    """A cluster registration + secrets -> a spec dict for ``_client.connect``."""
-    return _sync.connection_spec(_control.resolve_cluster_connection(record, credentials))
+    return _credentials.CredentialStore.from_file(config['credentials_file'])
 
 
 # --------------------------------------------------------------------------
@@ -658,9 +657,9 @@ class TaskRunner(object):
                 record = store.get_cluster(spec[side])
                 if record is None:
                     raise ConfigError('task %s: its %s cluster %r is not registered' % (self.name, side, spec[side]))
-                connection = connections[side] = _control.resolve_cluster_connection(record, daemon.credentials)
-                migrator_acls[side] = _sync.migrator_acl_for(connection)
-                clients[side] = _client.connect(_sync.connection_spec(connection))
+                connection = connections[side] = _registration.resolve(record, daemon.credentials)
+                migrator_acls[side] = _registration.migrator_acl(connection)
+                clients[side] = _client.connect(connection)
             if election.leadership_lost.is_set() or self.changed.is_set():
                 return 'restart'
             config = daemon.config
@@ -788,7 +787,7 @@ class Daemon(object):
         delay = 1.0
         while not self.shutdown_event.is_set():
             try:
-                spec = cluster_connection(self.config['control'], self.credentials)
+                spec = _registration.resolve(self.config['control'], self.credentials)
                 self.control_client = _client.connect(spec)
                 self.control_client.add_listener(self._control_state)
                 # fails closed (ConfigError, the daemon exits) on an open control store unless control.allow_open_acl
@@ -843,7 +842,7 @@ class Daemon(object):
 
     # -- tasks --------------------------------------------------------------------
     def _watch_tasks(self):
-        tasks_dir = _control.join_path(self.config['root'], _control.TASKS)
+        tasks_dir = _records.join_path(self.config['root'], _records.TASKS)
         self._tasks_watch = ChildrenWatch(self.control_client, tasks_dir, self._on_task_list)
 
     def _on_task_list(self, names):
@@ -869,7 +868,7 @@ class Daemon(object):
                 self._set_spec(name, None)
                 return True
             try:
-                spec = _control.decode_record(data, self.store.task_path(name), self.store._normalize_task)  # pylint: disable=protected-access
+                spec = _records.decode_record(data, self.store.task_path(name), self.store._normalize_task)  # pylint: disable=protected-access
             except ZkMigrationError as exc:
                 self.log.error('task %s: its spec cannot be read: %s', name, exc, extra={'task': name})
                 return True
@@ -938,7 +937,7 @@ class Daemon(object):
             return
         try:
             if self.credentials is None:
-                self.credentials = _control.CredentialStore.from_file(path)
+                self.credentials = _credentials.CredentialStore.from_file(path)
             else:
                 before = dict((name, self.credentials.resolve(name)) for name in self.credentials.names())
                 names = self.credentials.reload()
@@ -995,7 +994,7 @@ class Daemon(object):
 
 def _connect_store(config):
     credentials = load_credentials(config)
-    client = _client.connect(cluster_connection(config['control'], credentials))
+    client = _client.connect(_registration.resolve(config['control'], credentials))
     try:
         store = _control.ControlStore(client, config['root'], **config['control_acl'])
         store.check_acls()
@@ -1022,7 +1021,7 @@ def collect_status(store):
             status = {'phase': 'unknown', 'last_error': str(exc)}
         tasks.append({'name': name, 'source': spec['source'], 'destination': spec['destination'], 'mode': spec['mode'],
                       'state': spec['state'], 'paths': spec['paths'], 'leader': store.current_leader(name),
-                      'contenders': _control.contenders(store.client, store.root, name), 'status': status,
+                      'contenders': _election.contenders(store.client, store.root, name), 'status': status,
                       'cutover': store.get_cutover(name)})
     return {'tasks': tasks, 'daemons': store.list_daemons()}
 
@@ -1072,7 +1071,7 @@ def cmd_check_config(config, offline=False, out=None):
     lines = ['config: ok (daemon_id %s, root %s, metrics %s)' % (config['daemon_id'], config['root'], config['metrics_address'] or 'off')]
     if credentials is not None:
         lines.append('credentials file: ok (%d credential(s): %s)' % (len(credentials), ', '.join(credentials.names()) or '-'))
-    spec = cluster_connection(config['control'], credentials)
+    spec = _registration.resolve(config['control'], credentials)
     _client.ClusterSpec.from_dict(spec)
     if not offline:
         client = _client.connect(spec)

@@ -40,7 +40,9 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
     ConfigError,
     ZkMigrationError,
 )
-from ansible_collections.zookeeper.migration.plugins.module_utils import _control
+from ansible_collections.zookeeper.migration.plugins.module_utils import _fencing
+from ansible_collections.zookeeper.migration.plugins.module_utils import _records
+from ansible_collections.zookeeper.migration.plugins.module_utils import _registration
 from ansible_collections.zookeeper.migration.plugins.module_utils import _task
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import connected, translate_error
 
@@ -113,7 +115,7 @@ class Decommission(object):
 
     def __init__(self, store, task, credentials=None, wait_timeout=60.0, clock=time.monotonic, sleep=time.sleep):
         self.store = store
-        self.task = _control.check_name(task, 'task name')
+        self.task = _records.check_name(task, 'task name')
         self.credentials = credentials
         self.wait_timeout = float(wait_timeout)
         self.clock = clock
@@ -193,7 +195,7 @@ class Decommission(object):
     def _connections(self, spec):
         out = {}
         for side in SIDES:
-            out[side] = _task.resolve_cluster(self.store, spec[side], self.credentials, side)
+            out[side] = _registration.resolve_registered(self.store, spec[side], self.credentials, side)
         return out
 
     def _clean_data_clusters(self, connections, names):
@@ -214,8 +216,8 @@ class Decommission(object):
 
     def _clean_cluster(self, client, name):
         root = self.store.root
-        fence = _control.fence_path(root, self.task)
-        journal = _control.journal_path(root, self.task)
+        fence = _fencing.fence_path(root, self.task)
+        journal = _fencing.journal_path(root, self.task)
         try:
             entries = client.get_children(journal) if client.exists(journal) is not None else None
             if entries is not None:
@@ -227,7 +229,7 @@ class Decommission(object):
                 self.removed['fence'] += 1
                 self.operations.append('delete the fence of task %s on %s' % (self.task, name))
             # parents made for fences and journals go when nothing else is in them (the control root keeps its own children)
-            for parent in (_control.join_path(root, _control.FENCE), _control.join_path(root, _control.JOURNAL), root):
+            for parent in (_records.join_path(root, _records.FENCE), _records.join_path(root, _records.JOURNAL), root):
                 stat = client.exists(parent)
                 if stat is not None and stat.numChildren == 0:
                     try:

@@ -35,12 +35,8 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._client import
     ClusterSpec,
     connected,
 )
-from ansible_collections.zookeeper.migration.plugins.module_utils._control import (
-    ControlStore,
-    Credential,
-    resolve_cluster_connection,
-    validate_credentials_mapping,
-)
+from ansible_collections.zookeeper.migration.plugins.module_utils._control import ControlStore
+from ansible_collections.zookeeper.migration.plugins.module_utils._credentials import Credential, validate_credentials_mapping
 
 DEFAULT_CONTROL_ROOT = '/zookeeper-migration'
 DEFAULT_SESSION_TIMEOUT = 10.0
@@ -177,29 +173,6 @@ def cluster_spec_from_options(options, name=None):
     if name is not None:
         spec['name'] = name
     return spec
-
-
-def connection_from_registration(record, credentials):
-    """The connection dict (``ClusterSpec.from_dict`` input) of a cluster registration plus its secrets.
-
-    Holds secrets: never return or log it.
-    """
-    connection = resolve_cluster_connection(record, credentials)
-    auth = connection.get('auth')
-    if auth is not None and auth.get('scheme') == 'none':
-        del connection['auth']
-    elif auth is not None:
-        connection['auth'] = dict((key, value) for key, value in auth.items() if value is not None)
-    tls = connection.get('tls')
-    if tls is not None:
-        tls = dict((key, value) for key, value in tls.items() if value is not None)
-        if not tls.get('enabled'):
-            tls = None
-    if tls:
-        connection['tls'] = tls
-    else:
-        connection.pop('tls', None)
-    return connection
 
 
 def secrets_in(value):

@@ -49,7 +49,6 @@ same member (``SyncEngine._io_client``), so they neither queue behind the
 watch events nor behind the previous batch's writes.
 """
 
-import hashlib
 import itertools
 import json
 import logging
@@ -78,7 +77,6 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._diff import (
 try:
     from kazoo import exceptions as kazoo_exceptions
     from kazoo.protocol.states import EventType, KazooState
-    from kazoo.security import make_digest_acl_credential
     HAS_KAZOO = True
     KAZOO_IMPORT_ERROR = None
 except ImportError:
@@ -87,7 +85,8 @@ except ImportError:
 
 # Siblings that import kazoo-dependent pieces lazily themselves.
 from ansible_collections.zookeeper.migration.plugins.module_utils import _apply
-from ansible_collections.zookeeper.migration.plugins.module_utils import _control
+from ansible_collections.zookeeper.migration.plugins.module_utils import _fencing
+from ansible_collections.zookeeper.migration.plugins.module_utils import _records
 from ansible_collections.zookeeper.migration.plugins.module_utils import _counters
 from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol
 from ansible_collections.zookeeper.migration.plugins.module_utils import _snapshot
@@ -241,7 +240,7 @@ class _Side(object):
 class EngineOptions(object):
     """Tunables of a running task (the daemon's config sets them)."""
 
-    def __init__(self, control_root=_control.DEFAULT_ROOT, full_reconcile_interval=300.0, status_interval=2.0,
+    def __init__(self, control_root=_records.DEFAULT_ROOT, full_reconcile_interval=300.0, status_interval=2.0,
                  checkpoint_interval=1.0, batch_size=500, max_request_bytes=DEFAULT_MAX_REQUEST_BYTES, max_batch_bytes=None,
                  rearm_timeout=5.0, retry_delay=0.5, error_retry_delay=5.0, journal=True):
         self.control_root = control_root
@@ -294,7 +293,7 @@ class EngineStopped(Exception):
 class SyncEngine(object):
     """Runs one task while this daemon leads it: ``run(stop_event)`` blocks until stopped.
 
-    * ``spec``: the normalized task spec (``_control.normalize_task_spec``).
+    * ``spec``: the normalized task spec (``_records.normalize_task_spec``).
     * ``clients``: ``{'source': client, 'destination': client}``, started
       kazoo clients owned by the caller (connect them just before: the
       capability probes here must run before anything else uses them).
@@ -348,7 +347,7 @@ class SyncEngine(object):
         self.union = spec.get('initial') == 'union'
         self.node_types = NodeTypeRules(spec.get('node_types') or ())
         self.limiter = _RateLimiter(spec.get('max_write_rate') or 0)
-        self._fence_path = _control.fence_path(self.options.control_root, self.task)
+        self._fence_path = _fencing.fence_path(self.options.control_root, self.task)
         self.queue = ReconcileQueue()
         self.baseline = Baseline()
         self.stop_event = threading.Event()
@@ -484,9 +483,9 @@ class SyncEngine(object):
             if not side.writable:
                 continue
             self._check_stop()
-            side.epoch = _control.bump_fence(side.client, root, self.task, leader=self.daemon_id, control_epoch=self.control_epoch)
-            parent = _control.journal_path(root, self.task)
-            journal_acl = acl_tuple(_control.ensure_journal(side.client, root, self.task))
+            side.epoch = _fencing.bump_fence(side.client, root, self.task, leader=self.daemon_id, control_epoch=self.control_epoch)
+            parent = _fencing.journal_path(root, self.task)
+            journal_acl = acl_tuple(_fencing.ensure_journal(side.client, root, self.task))
             side.journal = _sync_journal.Journal(parent, journal_acl, self.control_epoch, order)
 
     def _fence(self, side):
@@ -494,7 +493,7 @@ class SyncEngine(object):
 
     def _watermark(self, side):
         """The zxid of ``side`` now: the mzxid of a fence znode we just wrote, or of the cluster's root."""
-        path = _control.fence_path(self.options.control_root, self.task)
+        path = _fencing.fence_path(self.options.control_root, self.task)
         stat = side.client.exists(path)
         if stat is None:
             stat = side.client.exists('/')
@@ -534,7 +533,7 @@ class SyncEngine(object):
         """
         positions = self.baseline.meta.setdefault('journal', {})
         records = []
-        parent = _control.journal_path(self.options.control_root, self.task)
+        parent = _fencing.journal_path(self.options.control_root, self.task)
         for side in self.sides.values():
             after = positions.get(side.name)
             try:
@@ -1635,7 +1634,7 @@ class SyncEngine(object):
         have entries there; replaying them gives the baseline what they did
         if they committed. Called before any decision of the next batch.
         """
-        parent = _control.journal_path(self.options.control_root, self.task)
+        parent = _fencing.journal_path(self.options.control_root, self.task)
         try:
             last, records = _sync_journal.read_entries(side.client, parent, side.journal_position, side.name)
         except ZkMigrationError:
@@ -1800,7 +1799,7 @@ class SyncEngine(object):
 
     def _truncate_journals(self, positions):
         """Delete the journal entries a written checkpoint includes, under the fence (a stale leader deletes nothing)."""
-        parent = _control.journal_path(self.options.control_root, self.task)
+        parent = _fencing.journal_path(self.options.control_root, self.task)
         for side in self.sides.values():
             position = positions.get(side.name)
             if position is None or not side.writable or side.epoch is None:
@@ -1822,7 +1821,7 @@ class SyncEngine(object):
         self.log.warning('task %s: %s', self.task, message, extra={'task': self.task, 'path': getattr(exc, 'path', None)})
 
     def status(self):
-        """The status record the leader writes (see ``_control.normalize_status``)."""
+        """The status record the leader writes (see ``_records.normalize_status``)."""
         lag = self.queue.oldest_age()
         tracked = len(self.baseline)
         phase = self.phase
@@ -1969,14 +1968,14 @@ def _member_at(hosts, peer):
 
 
 def member_session_factory(connections):
-    """A ``SyncEngine`` ``session_factory`` for ``{side: connection}`` (``_control.resolve_cluster_connection`` dicts).
+    """A ``SyncEngine`` ``session_factory`` for ``{side: connection}`` (``_registration.resolve`` dicts).
 
     It connects to the one member of the side's cluster at ``peer`` (with the
     side's credentials, TLS settings and chroot), or returns None when no
     configured member resolves to it.
     """
     def open_session(side, peer):
-        spec = _client.ClusterSpec.from_dict(connection_spec(connections[side]))
+        spec = _client.ClusterSpec.from_dict(connections[side])
         member = _member_at(spec.hosts, peer)
         if member is None:
             return None
@@ -2003,47 +2002,6 @@ def cutover_direction(cutover, spec=None):
     return cutover.get('direction_after_cutover') or (spec or {}).get('direction_after_cutover') or 'none'
 
 
-def migrator_acl_for(connection):
-    """ACL entries naming the migration identity of a resolved cluster connection (for ``acl_mode: grant_migrator``).
-
-    ``connection`` is what ``_control.resolve_cluster_connection`` returns.
-    Digest: ``digest:user:base64(sha1(user:password))``; SASL: ``sasl:user``;
-    otherwise None (no identity to grant: the node keeps its copied ACL).
-    """
-    auth = (connection or {}).get('auth') or {}
-    scheme = auth.get('scheme')
-    if scheme == 'digest' and auth.get('username') and auth.get('password') is not None:
-        if HAS_KAZOO:
-            credential = make_digest_acl_credential(auth['username'], auth['password'])
-        else:  # the same computation kazoo does
-            import base64
-            digest = hashlib.sha1(('%s:%s' % (auth['username'], auth['password'])).encode('utf-8')).digest()
-            credential = '%s:%s' % (auth['username'], base64.b64encode(digest).decode('ascii'))
-        return ((31, 'digest', credential),)
-    if scheme == 'sasl' and (auth.get('username') or auth.get('principal')):
-        return ((31, 'sasl', auth.get('username') or auth.get('principal')),)
-    return None
-
-
-def connection_spec(connection):
-    """Adapt ``_control.resolve_cluster_connection``'s dict to what ``_client.ClusterSpec.from_dict`` accepts."""
-    spec = dict(connection)
-    auth = spec.get('auth')
-    if not auth or auth.get('scheme') in (None, 'none'):
-        spec.pop('auth', None)
-    else:
-        spec['auth'] = dict((key, value) for key, value in auth.items() if value is not None)
-    tls = spec.get('tls')
-    if tls is not None:
-        tls = dict((key, value) for key, value in tls.items() if value is not None)
-        if not tls.get('enabled'):
-            spec.pop('tls', None)
-        else:
-            spec['tls'] = tls
-    spec.pop('description', None)
-    return spec
-
-
 __all__ = ['Baseline', 'ReconcileQueue', 'NodeState', 'Decision', 'decide', 'SyncEngine', 'EngineOptions', 'NullMetrics',
-           'NodeTypeRules', 'acl_tuple', 'cutover_direction', 'migrator_acl_for', 'connection_spec', 'member_session_factory', 'hash64',
+           'NodeTypeRules', 'acl_tuple', 'cutover_direction', 'member_session_factory', 'hash64',
            'data_hash64']

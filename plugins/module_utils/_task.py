@@ -11,9 +11,6 @@ without notice.
   module does not manage (``direction_after_cutover``).
 * ``cutover_phase(record)``: where a task's cutover stands (none, in progress,
   done before/after completion), which decides what ``zk_sync_task`` may change.
-* ``resolve_cluster(store, name, credentials)``: the connection spec and the
-  migration identity's ACL entries of a registered cluster, resolved exactly
-  as the sync daemons resolve them (same registration, same credentials).
 * ``plan_initial_sync(...)``: the preflight and the plan of the initial sync.
   It snapshots both sides and diffs them with the copy engine in dry-run mode
   (``_apply.copy(dry_run=True)``), which also proves that the migration
@@ -33,9 +30,9 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
     NoNodeError,
     ZkMigrationError,
 )
-from ansible_collections.zookeeper.migration.plugins.module_utils import _control
+from ansible_collections.zookeeper.migration.plugins.module_utils import _records
 from ansible_collections.zookeeper.migration.plugins.module_utils import _counters
-from ansible_collections.zookeeper.migration.plugins.module_utils._client import ClusterSpec, translate_error
+from ansible_collections.zookeeper.migration.plugins.module_utils._client import translate_error
 
 try:
     from kazoo import exceptions as kazoo_exceptions
@@ -73,7 +70,7 @@ class WaitTimeout(ZkMigrationError):
 
 
 def desired_spec(params):
-    """The task spec (``_control.normalize_task_spec`` input) that the module options ask for.
+    """The task spec (``_records.normalize_task_spec`` input) that the module options ask for.
 
     Options left unset (None) are left out, so the control plane's defaults apply.
     """
@@ -101,7 +98,7 @@ def merge_spec(current, desired, only=None):
     current value.
     """
     if current is None:
-        merged = dict(_control.task_defaults())
+        merged = dict(_records.task_defaults())
         merged['name'] = desired['name']
     else:
         merged = copy.deepcopy(current)
@@ -110,9 +107,9 @@ def merge_spec(current, desired, only=None):
             merged[field] = copy.deepcopy(desired[field])
         elif current is None:
             continue
-        elif field in _control.TASK_DEFAULTS and only is None:
+        elif field in _records.TASK_DEFAULTS and only is None:
             # an option left unset means "the default", as when the task was created
-            merged[field] = copy.deepcopy(_control.TASK_DEFAULTS[field])
+            merged[field] = copy.deepcopy(_records.TASK_DEFAULTS[field])
     return merged
 
 
@@ -136,23 +133,6 @@ def cutover_phase(record):
     return CUTOVER_ENDED_BEFORE_COMPLETION
 
 
-def resolve_cluster(store, name, credentials, role):
-    """``(ClusterSpec, migrator_acl)`` of the registered cluster ``name``, as the daemons resolve it.
-
-    ``migrator_acl`` holds the ACL entries naming the migration identity
-    (digest or SASL), or None for an anonymous connection. ``NoNodeError``
-    when the cluster is not registered.
-    """
-    from ansible_collections.zookeeper.migration.plugins.module_utils import _sync  # kazoo-dependent, imported late
-    record = store.get_cluster(name)
-    if record is None:
-        raise NoNodeError('the %s cluster %r is not registered in the control store at %s (register it with '
-                          'zookeeper.migration.zk_cluster first)' % (role, name, store.root), path=store.cluster_path(name))
-    connection = _control.resolve_cluster_connection(record, credentials)
-    migrator_acl = _sync.migrator_acl_for(connection)
-    return ClusterSpec.from_dict(_sync.connection_spec(connection), credentials=credentials), migrator_acl
-
-
 def missing_source_paths(client, paths, cluster=None):
     """The task paths that do not exist on the source."""
     missing = []
@@ -165,7 +145,7 @@ def missing_source_paths(client, paths, cluster=None):
     return missing
 
 
-def plan_initial_sync(source_client, destination_client, spec, control_root=_control.DEFAULT_ROOT, migrator_acl=None,
+def plan_initial_sync(source_client, destination_client, spec, control_root=_records.DEFAULT_ROOT, migrator_acl=None,
                       source_name=None, destination_name=None, max_paths=20):
     """Preflight and plan of a task's initial sync; returns a dict (see ``zk_sync_task``'s ``plan``).
 
@@ -244,7 +224,7 @@ def read_status(store, task):
         if HAS_KAZOO and isinstance(exc, kazoo_exceptions.NoNodeError):
             return None, 0
         raise translate_error(exc, path=path)
-    return _control.decode_record(data, path, _control.normalize_status), stat.mzxid
+    return _records.decode_record(data, path, _records.normalize_status), stat.mzxid
 
 
 def node_zxid(store, path):

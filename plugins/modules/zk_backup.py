@@ -196,8 +196,8 @@ counters_raised:
 from ansible_collections.zookeeper.migration.plugins.module_utils._module import (
     ZkMigrationModule,
     cluster_spec_from_options,
-    connection_from_registration,
 )
+from ansible_collections.zookeeper.migration.plugins.module_utils._registration import cluster_spec
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import ClusterSpec, connected
 from ansible_collections.zookeeper.migration.plugins.module_utils._backup import export_scope, read_export, restore_export
 
@@ -229,7 +229,7 @@ def resolve(module, credentials):
         if record is None:
             module.fail_json(msg='cluster %r is not registered in the control store at %s (registered: %s)'
                                  % (value, store.root, ', '.join(sorted(store.list_clusters())) or 'none'))
-        return ClusterSpec.from_dict(connection_from_registration(record, credentials), credentials=credentials)
+        return cluster_spec(record, credentials)
 
 
 DIFF_STATES = (

@@ -261,8 +261,8 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._module import
     ZkMigrationModule,
     cluster_connection_spec,
     cluster_spec_from_options,
-    connection_from_registration,
 )
+from ansible_collections.zookeeper.migration.plugins.module_utils._registration import cluster_spec
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import (
     ClusterSpec,
     connected,
@@ -270,7 +270,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._client import
     probe_capabilities,
     prove_identity,
 )
-from ansible_collections.zookeeper.migration.plugins.module_utils._control import normalize_cluster
+from ansible_collections.zookeeper.migration.plugins.module_utils._records import normalize_cluster
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError
 from ansible_collections.zookeeper.migration.plugins.module_utils._snapshot import take_snapshot
 from ansible_collections.zookeeper.migration.plugins.module_utils._verify import MAX_SUMMARY_SUBTREES, summarize_snapshot
@@ -321,7 +321,7 @@ def connection_spec(params, record, credentials):
     auth = params.get('auth') or {}
     tls = params.get('tls') or {}
     if not auth.get('password') and not tls.get('key_password'):
-        return ClusterSpec.from_dict(connection_from_registration(record, credentials), credentials=credentials)
+        return cluster_spec(record, credentials)
     spec = cluster_spec_from_options(params, name=params['name'])
     if spec.get('auth') and spec['auth'].get('password'):
         spec['auth'].pop('credential', None)

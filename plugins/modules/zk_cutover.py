@@ -216,8 +216,8 @@ after_cutover:
       reason a member did not answer), C(verification_at_cutover) (C(in_sync), C(blocking), C(counts) of the final
       verification against the frozen source) and C(observed_at) (epoch seconds).
     - It is kept in the cutover record (C(details.after_cutover), read by M(zookeeper.migration.zk_sync_info)) when
-      the source's client hosts or their session counts changed since the last look, and only then is the result
-      C(changed); C(observed_at) is when the recorded picture was first seen.
+      the set of client hosts on the source changed since the last look (the cutover takes the first), and only then
+      is the result C(changed); C(observed_at) is when the recorded look was taken. The counts returned are current.
   returned: when the cutover was already completed
   type: dict
   sample: {"source_clients": 1, "source_hosts": {"10.0.3.17": 1}, "destination_connections": {"mse-1:2181": 12},

@@ -405,7 +405,8 @@ msg:
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._module import ZkMigrationModule
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import connected
-from ansible_collections.zookeeper.migration.plugins.module_utils._control import normalize_task_spec
+from ansible_collections.zookeeper.migration.plugins.module_utils._records import normalize_task_spec
+from ansible_collections.zookeeper.migration.plugins.module_utils._registration import resolve_registered
 from ansible_collections.zookeeper.migration.plugins.module_utils import _task
 from ansible_collections.zookeeper.migration.plugins.module_utils._decommission import Decommission
 
@@ -497,8 +498,8 @@ def target_after_cutover(module, current, desired, phase):
 def run_plan(module, store, spec, result):
     """The preflight: snapshot and diff both sides with the daemons' identities; sets result['plan']."""
     credentials = module.credentials
-    source, _source_acl = _task.resolve_cluster(store, spec['source'], credentials, 'source')
-    destination, destination_acl = _task.resolve_cluster(store, spec['destination'], credentials, 'destination')
+    source, _source_acl = resolve_registered(store, spec['source'], credentials, 'source')
+    destination, destination_acl = resolve_registered(store, spec['destination'], credentials, 'destination')
     with connected(source) as source_client, connected(destination) as destination_client:
         result['plan'] = _task.plan_initial_sync(source_client, destination_client, spec, control_root=store.root,
                                                  migrator_acl=destination_acl)

@@ -379,8 +379,8 @@ import time
 from ansible_collections.zookeeper.migration.plugins.module_utils._module import (
     DEFAULT_CONTROL_ROOT,
     ZkMigrationModule,
-    connection_from_registration,
 )
+from ansible_collections.zookeeper.migration.plugins.module_utils._registration import cluster_spec
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import ClusterSpec, connected
 from ansible_collections.zookeeper.migration.plugins.module_utils._diff import COMPARE_ALL, PathMap
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError, ZkMigrationError
@@ -425,7 +425,7 @@ def lookup(module, store, params):
             missing.append('cluster %r (the %s)' % (value, role))
             specs.append(None)
             continue
-        specs.append(ClusterSpec.from_dict(connection_from_registration(record, credentials), credentials=credentials))
+        specs.append(cluster_spec(record, credentials))
     return specs[0], specs[1], paths or ['/'], exclude, missing
 
 

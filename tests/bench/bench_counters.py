@@ -25,7 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_common import bench_cluster, cpu_seconds, argument_parser  # noqa: E402
 
-from ansible_collections.zookeeper.migration.plugins.module_utils import _control, _counters  # noqa: E402
+from ansible_collections.zookeeper.migration.plugins.module_utils import _control, _counters
 from tests.integration.sync_support import DaemonProcess  # noqa: E402
 
 ROOT = '/zkm-bench-counters'

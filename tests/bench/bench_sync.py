@@ -53,7 +53,7 @@ from bench_common import COLLECTIONS_DIR, bench_cluster  # puts the collection a
 
 from kazoo.protocol.serialization import SetData, Transaction  # noqa: E402
 
-from ansible_collections.zookeeper.migration.plugins.module_utils import _control, _protocol  # noqa: E402
+from ansible_collections.zookeeper.migration.plugins.module_utils import _control, _protocol
 from ansible_collections.zookeeper.migration.plugins.module_utils._sync import Baseline, _InlineEvents, data_hash64  # noqa: E402
 
 BASE = '/bench'

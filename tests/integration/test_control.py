@@ -14,7 +14,11 @@ import pytest
 from kazoo.exceptions import NoAuthError
 from kazoo.security import ACL, Id, Permissions
 
-from ansible_collections.zookeeper.migration.plugins.module_utils import _control as control
+from ansible_collections.zookeeper.migration.plugins.module_utils import _control
+from ansible_collections.zookeeper.migration.plugins.module_utils import _control_acl
+from ansible_collections.zookeeper.migration.plugins.module_utils import _election
+from ansible_collections.zookeeper.migration.plugins.module_utils import _fencing
+from ansible_collections.zookeeper.migration.plugins.module_utils import _records
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import (
     AuthFailedError,
     ConfigError,
@@ -58,7 +62,7 @@ def client(zk_standalone, zk_client_factory):
 def _open_store(client, root, **options):
     """A store on the unauthenticated standalone server, open on purpose: these tests are about records and
     concurrency, not ACLs (the ACL tests below use the digest-auth server and the defaults)."""
-    return control.ControlStore(client, root, allow_open_acl=True, **options)
+    return _control.ControlStore(client, root, allow_open_acl=True, **options)
 
 
 @pytest.fixture
@@ -78,14 +82,14 @@ def test_ensure_root_creates_layout_and_is_idempotent(client, zk_path):
     assert first['changed'] is True
     assert sorted(client.get_children(store.root)) == ['clusters', 'daemons', 'fence', 'tasks']
     marker = json.loads(client.get(store.root)[0].decode('utf-8'))
-    assert marker['schema_version'] == control.SCHEMA_VERSION and marker['kind'] == control.ROOT_KIND
+    assert marker['schema_version'] == _records.SCHEMA_VERSION and marker['kind'] == _records.ROOT_KIND
     second = _open_store(client, root=zk_path + '/control').ensure_root()
     assert second['changed'] is False
 
 
 def test_unauthenticated_store_is_refused_unless_open_is_allowed(client, zk_path):
     with pytest.raises(ConfigError, match='control session is not authenticated') as err:
-        control.ControlStore(client, root=zk_path + '/control')
+        _control.ControlStore(client, root=zk_path + '/control')
     assert 'control.allow_open_acl: true' in str(err.value) and 'control.auth' in str(err.value)
     assert client.exists(zk_path + '/control') is None
     result = _open_store(client, root=zk_path + '/control').ensure_root()      # knowingly open
@@ -320,7 +324,7 @@ def test_status_epoch_guard(store):
 # -- ACL of the root --------------------------------------------------------------
 
 def _auth_store(cluster, zk_client_factory, root, **options):
-    return control.ControlStore(zk_client_factory(cluster), root=root, **options)
+    return _control.ControlStore(zk_client_factory(cluster), root=root, **options)
 
 
 def test_control_store_is_not_world_readable_by_default(zk_auth, zk_client_factory, zk_path):
@@ -336,7 +340,7 @@ def test_control_store_is_not_world_readable_by_default(zk_auth, zk_client_facto
     admin.put_task(_task('t', ['/t']))
     admin.put_status('t', {'phase': 'streaming', 'heartbeat': time.time()})
     for path in admin.control_paths():
-        assert control.world_access(admin.client.get_acls(path)[0]) == '', path
+        assert _control_acl.world_access(admin.client.get_acls(path)[0]) == '', path
     # neither anonymous clients nor another digest identity may read anything
     anon_client = zk_client_factory(zk_auth, auth=False)
     other_client = zk_client_factory(zk_auth, auth=False, auth_data=[('digest', 'someone-else:their-password')])
@@ -344,7 +348,7 @@ def test_control_store_is_not_world_readable_by_default(zk_auth, zk_client_facto
         for path in (admin.root, admin.cluster_path('src'), admin.task_path('t'), admin.status_path('t'), admin.root + '/clusters'):
             with pytest.raises(NoAuthError):
                 client.get(path)
-    other = control.ControlStore(other_client, root=admin.root)
+    other = _control.ControlStore(other_client, root=admin.root)
     with pytest.raises(AuthFailedError):
         other.get_cluster('src')
     with pytest.raises(AuthFailedError):
@@ -365,7 +369,7 @@ def test_world_read_is_an_explicit_option(zk_auth, zk_client_factory, zk_path):
     assert admin.cluster_path('src') in str(err.value) and 'control.world_read: true' in str(err.value)
 
     anon_client = zk_client_factory(zk_auth, auth=False)
-    anon = control.ControlStore(anon_client, root=admin.root, world_read=True, allow_open_acl=True)
+    anon = _control.ControlStore(anon_client, root=admin.root, world_read=True, allow_open_acl=True)
     assert anon.get_cluster('src') == admin.get_cluster('src')      # world-readable
     assert anon.ensure_root()['open'] is False                        # complete layout: read-only check
     with pytest.raises(AuthFailedError):
@@ -428,21 +432,21 @@ def test_auth_acl_refused_by_the_server_is_an_error_unless_open_is_allowed(zk_cl
     cluster = zk_cluster_factory('tls-no-client-auth', tls=True, tls_client_auth='none')
     spec = {'name': 'control', 'hosts': cluster.host_list, 'tls': {'ca_file': cluster.ca_file}}
     with _client.connected(spec) as client:
-        store = control.ControlStore(client, root=zk_path + '/control')
+        store = _control.ControlStore(client, root=zk_path + '/control')
         assert store.is_open is False
         with pytest.raises(AuthFailedError) as err:
             store.ensure_root()
         assert 'the server refused the control ACL' in str(err.value) and 'control.allow_open_acl: true' in str(err.value)
         assert client.exists(zk_path + '/control') is None
-        opened = control.ControlStore(client, root=zk_path + '/control', allow_open_acl=True)
+        opened = _control.ControlStore(client, root=zk_path + '/control', allow_open_acl=True)
         result = opened.ensure_root()
         assert result['open'] is True and opened.is_open
         assert [(a.perms, a.id.scheme) for a in client.get_acls(opened.root)[0]] == [(Permissions.ALL, 'world')]
 
 
 def test_explicit_acl_option(zk_auth, zk_client_factory, zk_path):
-    admin = control.ControlStore(zk_client_factory(zk_auth), root=zk_path + '/control',
-                                 acl=[{'scheme': 'auth', 'id': '', 'perms': 'all'}])
+    admin = _control.ControlStore(zk_client_factory(zk_auth), root=zk_path + '/control',
+                                  acl=[{'scheme': 'auth', 'id': '', 'perms': 'all'}])
     result = admin.ensure_root()
     assert [entry['scheme'] for entry in result['acl']] == ['digest']       # no world READ
     anon_client = zk_client_factory(zk_auth, auth=False)
@@ -453,20 +457,20 @@ def test_explicit_acl_option(zk_auth, zk_client_factory, zk_path):
 def test_fence_znodes_get_the_migration_identity_acl(zk_auth, zk_client_factory, zk_path):
     migrator = zk_client_factory(zk_auth)
     root = zk_path + '/zookeeper-migration'
-    epoch = control.bump_fence(migrator, root, 'orders', leader='d1')
-    journal_acl = control.ensure_journal(migrator, root, 'orders')
-    for path in (zk_path, root, root + '/fence', control.fence_path(root, 'orders'), root + '/journal',
-                 control.journal_path(root, 'orders')):
+    epoch = _fencing.bump_fence(migrator, root, 'orders', leader='d1')
+    journal_acl = _fencing.ensure_journal(migrator, root, 'orders')
+    for path in (zk_path, root, root + '/fence', _fencing.fence_path(root, 'orders'), root + '/journal',
+                 _fencing.journal_path(root, 'orders')):
         acl = migrator.get_acls(path)[0]
         assert [(a.perms, a.id.scheme) for a in acl] == [(Permissions.ALL, 'digest')], (path, acl)
     assert [a.id.scheme for a in journal_acl] == ['digest']
     anon_client = zk_client_factory(zk_auth, auth=False)
     with pytest.raises(NoAuthError):
-        anon_client.get(control.fence_path(root, 'orders'))
+        anon_client.get(_fencing.fence_path(root, 'orders'))
     # a fence left world-open (by an earlier version) is narrowed on its next bump
-    migrator.set_acls(control.fence_path(root, 'orders'), [ACL(Permissions.ALL, Id('world', 'anyone'))])
-    assert control.bump_fence(migrator, root, 'orders', leader='d2') > epoch
-    assert [a.id.scheme for a in migrator.get_acls(control.fence_path(root, 'orders'))[0]] == ['digest']
+    migrator.set_acls(_fencing.fence_path(root, 'orders'), [ACL(Permissions.ALL, Id('world', 'anyone'))])
+    assert _fencing.bump_fence(migrator, root, 'orders', leader='d2') > epoch
+    assert [a.id.scheme for a in migrator.get_acls(_fencing.fence_path(root, 'orders'))[0]] == ['digest']
 
 
 # -- fencing -------------------------------------------------------------------------
@@ -476,31 +480,31 @@ def test_stale_fence_epoch_fails_current_succeeds(zk_standalone, zk_client_facto
     new_leader = zk_client_factory(zk_standalone)
     root = zk_path + '/control'
     old_leader.ensure_path(zk_path + '/data')
-    assert control.read_fence(old_leader, root, 'orders') is None
-    stale = control.bump_fence(old_leader, root, 'orders', leader='d1')
-    current = control.bump_fence(new_leader, root, 'orders', leader='d2')
-    assert current > stale and control.read_fence(old_leader, root, 'orders') == current
+    assert _fencing.read_fence(old_leader, root, 'orders') is None
+    stale = _fencing.bump_fence(old_leader, root, 'orders', leader='d1')
+    current = _fencing.bump_fence(new_leader, root, 'orders', leader='d2')
+    assert current > stale and _fencing.read_fence(old_leader, root, 'orders') == current
 
     txn = old_leader.transaction()
     txn.create(zk_path + '/data/from-old-leader', b'stale')
     with pytest.raises(FencedError) as err:
-        control.commit_fenced(txn, root, 'orders', stale)
-    assert err.value.path == control.fence_path(root, 'orders')
+        _fencing.commit_fenced(txn, root, 'orders', stale)
+    assert err.value.path == _fencing.fence_path(root, 'orders')
     assert old_leader.exists(zk_path + '/data/from-old-leader') is None
 
     txn = new_leader.transaction()
     txn.create(zk_path + '/data/from-new-leader', b'fresh')
     txn.set_data(zk_path + '/data', b'touched')
-    results = control.commit_fenced(txn, root, 'orders', current)
+    results = _fencing.commit_fenced(txn, root, 'orders', current)
     assert results[0] == zk_path + '/data/from-new-leader'
     assert new_leader.get(zk_path + '/data')[0] == b'touched'
 
     # fence_check + raise_if_fenced on a transaction built by the caller
     txn = old_leader.transaction()
     txn.delete(zk_path + '/data/from-new-leader')
-    control.fence_check(txn, root, 'orders', stale)
+    _fencing.fence_check(txn, root, 'orders', stale)
     with pytest.raises(FencedError):
-        control.raise_if_fenced(txn.commit(), root, 'orders', stale)
+        _fencing.raise_if_fenced(txn.commit(), root, 'orders', stale)
     assert new_leader.exists(zk_path + '/data/from-new-leader') is not None
 
 
@@ -508,17 +512,17 @@ def test_fence_check_with_a_chrooted_client(zk_standalone, zk_client_factory, zk
     plain = zk_client_factory(zk_standalone)
     plain.ensure_path(zk_path + '/chroot')
     chrooted = zk_client_factory(zk_standalone, hosts=zk_standalone.hosts + zk_path + '/chroot')
-    epoch = control.bump_fence(chrooted, '/zookeeper-migration', 'task1')
+    epoch = _fencing.bump_fence(chrooted, '/zookeeper-migration', 'task1')
     assert plain.exists(zk_path + '/chroot/zookeeper-migration/fence/task1') is not None
     txn = chrooted.transaction()
     txn.create('/written', b'')
-    control.commit_fenced(txn, '/zookeeper-migration', 'task1', epoch)
+    _fencing.commit_fenced(txn, '/zookeeper-migration', 'task1', epoch)
     assert plain.exists(zk_path + '/chroot/written') is not None
-    control.bump_fence(chrooted, '/zookeeper-migration', 'task1')
+    _fencing.bump_fence(chrooted, '/zookeeper-migration', 'task1')
     txn = chrooted.transaction()
     txn.create('/stale', b'')
     with pytest.raises(FencedError):
-        control.commit_fenced(txn, '/zookeeper-migration', 'task1', epoch)
+        _fencing.commit_fenced(txn, '/zookeeper-migration', 'task1', epoch)
 
 
 # -- elections and daemons --------------------------------------------------------------
@@ -527,9 +531,9 @@ def test_election_one_leader_and_takeover(store, zk_standalone, zk_client_factor
     store.put_task(_task('t', ['/t']))
     first_client = zk_client_factory(zk_standalone, timeout=4.0)
     second_client = zk_client_factory(zk_standalone, timeout=4.0)
-    first = control.TaskElection(first_client, store.root, 't', 'daemon-a', acl=store.acl)
-    second = control.TaskElection(second_client, store.root, 't', 'daemon-b', acl=store.acl)
-    assert control.current_leader(store.client, store.root, 't') is None
+    first = _election.TaskElection(first_client, store.root, 't', 'daemon-a', acl=store.acl)
+    second = _election.TaskElection(second_client, store.root, 't', 'daemon-b', acl=store.acl)
+    assert _election.current_leader(store.client, store.root, 't') is None
     assert first.acquire(timeout=10)
     assert first.is_leader and first.sequence is not None
     assert second.acquire(timeout=0.5) is False            # one leader at a time
@@ -537,7 +541,7 @@ def test_election_one_leader_and_takeover(store, zk_standalone, zk_client_factor
     won = threading.Event()
     waiter = threading.Thread(target=lambda: second.acquire() and won.set())
     waiter.start()
-    assert _wait_for(lambda: control.contenders(store.client, store.root, 't') == ['daemon-a', 'daemon-b'])
+    assert _wait_for(lambda: _election.contenders(store.client, store.root, 't') == ['daemon-a', 'daemon-b'])
     assert store.current_leader('t') == 'daemon-a'
     assert not won.is_set()
 
@@ -555,13 +559,13 @@ def test_election_one_leader_and_takeover(store, zk_standalone, zk_client_factor
 
 def test_election_run_and_cancel(store, zk_standalone, zk_client_factory):
     store.put_task(_task('t', ['/t']))
-    holder = control.TaskElection(zk_client_factory(zk_standalone), store.root, 't', 'holder', allow_open_acl=True)
+    holder = _election.TaskElection(zk_client_factory(zk_standalone), store.root, 't', 'holder', allow_open_acl=True)
     assert holder.acquire(timeout=10)
-    waiting = control.TaskElection(zk_client_factory(zk_standalone), store.root, 't', 'waiting', allow_open_acl=True)
+    waiting = _election.TaskElection(zk_client_factory(zk_standalone), store.root, 't', 'waiting', allow_open_acl=True)
     results = []
     runner = threading.Thread(target=lambda: results.append(waiting.run(lambda: 'ran')))
     runner.start()
-    assert _wait_for(lambda: len(control.contenders(store.client, store.root, 't')) == 2)
+    assert _wait_for(lambda: len(_election.contenders(store.client, store.root, 't')) == 2)
     waiting.cancel()
     runner.join(10)
     assert results == [None]
@@ -572,25 +576,25 @@ def test_election_run_and_cancel(store, zk_standalone, zk_client_factory):
 
 def test_election_for_a_missing_task(store, client):
     with pytest.raises(NoNodeError, match='does not exist'):
-        control.TaskElection(client, store.root, 'ghost', 'd1', allow_open_acl=True).acquire(timeout=2)
+        _election.TaskElection(client, store.root, 'ghost', 'd1', allow_open_acl=True).acquire(timeout=2)
     assert client.exists(store.task_path('ghost')) is None
 
 
 def test_daemon_registration_is_ephemeral(store, zk_standalone, zk_client_factory):
     daemon_client = zk_client_factory(zk_standalone)
-    path = control.register_daemon(daemon_client, store.root, 'daemon-1', {'version': '0.1.0', 'metrics_address': '127.0.0.1:9100'},
-                                   allow_open_acl=True)
+    path = _control.register_daemon(daemon_client, store.root, 'daemon-1', {'version': '0.1.0', 'metrics_address': '127.0.0.1:9100'},
+                                    allow_open_acl=True)
     daemons = store.list_daemons()
     assert list(daemons) == ['daemon-1']
     assert daemons['daemon-1']['metrics_address'] == '127.0.0.1:9100' and daemons['daemon-1']['pid'] == os.getpid()
     assert daemon_client.exists(path).ephemeralOwner == daemon_client.client_id[0]
     # same session: an update
-    control.register_daemon(daemon_client, store.root, 'daemon-1', {'version': '0.1.0', 'tasks': ['t']}, allow_open_acl=True)
+    _control.register_daemon(daemon_client, store.root, 'daemon-1', {'version': '0.1.0', 'tasks': ['t']}, allow_open_acl=True)
     assert store.list_daemons()['daemon-1']['tasks'] == ['t']
     # another live session with the same id: refused unless replace
     impostor = zk_client_factory(zk_standalone)
     with pytest.raises(NodeExistsError, match='already registered'):
-        control.register_daemon(impostor, store.root, 'daemon-1', {}, allow_open_acl=True)
+        _control.register_daemon(impostor, store.root, 'daemon-1', {}, allow_open_acl=True)
     daemon_client.stop()
     assert _wait_for(lambda: store.list_daemons() == {})
     store.register_daemon('daemon-2', {'hostname': 'h2'})

@@ -15,7 +15,7 @@ import stat
 
 import pytest
 
-from ansible_collections.zookeeper.migration.plugins.module_utils import _control
+from ansible_collections.zookeeper.migration.plugins.module_utils import _fencing
 from ansible_collections.zookeeper.migration.plugins.module_utils._decommission import Decommission, read_saved_acls
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError
 
@@ -39,7 +39,7 @@ def cut_over(env):
 
 def leftovers(client, root, task):
     """What of ``task`` is still on a cluster: its fence, its journal."""
-    return [path for path in (_control.fence_path(root, task), _control.journal_path(root, task)) if client.exists(path)]
+    return [path for path in (_fencing.fence_path(root, task), _fencing.journal_path(root, task)) if client.exists(path)]
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from ansible_collections.zookeeper.migration.plugins.module_utils._control import ControlStore, TaskElection
+from ansible_collections.zookeeper.migration.plugins.module_utils._control import ControlStore
+from ansible_collections.zookeeper.migration.plugins.module_utils._election import TaskElection
 
 from tests.integration.ansible_runner import run_playbook
 from tests.integration.test_module_zk_cluster import dead_address

@@ -226,7 +226,15 @@ def test_the_look_after_the_cutover_is_kept_in_the_cutover_record(cutover_env):
         assert seen['changed'] is True and seen['source_clients']['hosts'][APPLICATION_HOST]['session_ids'] == [session_id(app)]
         kept = env.store.get_cutover(env.task)['details']['after_cutover']
         assert kept['source_hosts'][APPLICATION_HOST] == 1 and kept['observed_at'] > first['observed_at']
-        assert env.cutover().complete()['changed'] is False
+        # one more session from the same host: the same hosts, nothing recorded, the current count returned
+        second = application(env.source)
+        try:
+            more = env.cutover().complete()
+            assert more['changed'] is False and more['after_cutover']['source_hosts'][APPLICATION_HOST] == 2, more['after_cutover']
+            assert env.store.get_cutover(env.task)['details']['after_cutover'] == kept
+        finally:
+            second.stop()
+            second.close()
     finally:
         app.stop()
         app.close()

@@ -5,7 +5,7 @@
 
 import pytest
 
-from ansible_collections.zookeeper.migration.plugins.module_utils import _apply, _control, _sync_journal
+from ansible_collections.zookeeper.migration.plugins.module_utils import _apply, _fencing, _sync_journal
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import FencedError
 from ansible_collections.zookeeper.migration.plugins.module_utils._sync_decide import SOURCE, base_value, replay
 
@@ -17,10 +17,10 @@ def journal_env(zk_standalone, zk_path, zk_client_factory):
     client = zk_client_factory(zk_standalone)
     root = zk_path + '/control'
     client.ensure_path(zk_path + '/data')
-    epoch = _control.bump_fence(client, root, 'task', leader='d1', control_epoch=5)
-    acl = _apply.acl_tuple(_control.ensure_journal(client, root, 'task'))
-    journal = _sync_journal.Journal(_control.journal_path(root, 'task'), acl, 5, _sync_journal.shared_order())
-    return client, root, zk_path + '/data', (_control.fence_path(root, 'task'), epoch), journal
+    epoch = _fencing.bump_fence(client, root, 'task', leader='d1', control_epoch=5)
+    acl = _apply.acl_tuple(_fencing.ensure_journal(client, root, 'task'))
+    journal = _sync_journal.Journal(_fencing.journal_path(root, 'task'), acl, 5, _sync_journal.shared_order())
+    return client, root, zk_path + '/data', (_fencing.fence_path(root, 'task'), epoch), journal
 
 
 def test_every_committed_multi_leaves_one_entry_with_its_records(journal_env):
@@ -63,7 +63,7 @@ def test_a_failed_multi_leaves_no_entry(journal_env):
 
 def test_a_stale_leader_can_neither_write_nor_journal(journal_env):
     client, root, data, fence, journal = journal_env
-    _control.bump_fence(client, root, 'task', leader='d2', control_epoch=6)     # a newer leader
+    _fencing.bump_fence(client, root, 'task', leader='d2', control_epoch=6)     # a newer leader
     plan = _apply.Plan()
     plan.create(data + '/late', b'stale')
     result = _apply.apply_plan(client, plan, fence=fence, continue_on_error=True, journal=journal.plan_journal({}))
@@ -72,7 +72,7 @@ def test_a_stale_leader_can_neither_write_nor_journal(journal_env):
     assert _sync_journal.read_entries(client, journal.parent, None, SOURCE) == (None, [])
     # and, thawed, it may not bump the fence over the newer leader
     with pytest.raises(FencedError):
-        _control.bump_fence(client, root, 'task', leader='d1', control_epoch=5)
+        _fencing.bump_fence(client, root, 'task', leader='d1', control_epoch=5)
 
 
 def test_a_missing_journal_parent_fails_the_multi_clearly(journal_env):

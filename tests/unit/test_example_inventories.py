@@ -20,7 +20,8 @@ import sys
 
 import pytest
 
-from ansible_collections.zookeeper.migration.plugins.module_utils import _control as control
+from ansible_collections.zookeeper.migration.plugins.module_utils import _credentials
+from ansible_collections.zookeeper.migration.plugins.module_utils import _records
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 INVENTORIES_DIR = os.path.join(REPO_ROOT, 'playbooks', 'inventories')
@@ -143,7 +144,7 @@ def test_credentials_decrypt_and_validate(environment):
     variables = migration_variables(listing)
     assert variables['zk_migration_credentials'] == '{{ vault_zk_migration_credentials }}', (
         '%s: zk_migration_credentials must come from the vaulted vault_zk_migration_credentials' % name)
-    credentials = control.validate_credentials_mapping(variables['vault_zk_migration_credentials'], source='%s vault' % name)
+    credentials = _credentials.validate_credentials_mapping(variables['vault_zk_migration_credentials'], source='%s vault' % name)
     assert credentials, '%s: no credentials' % name
     for credential in credentials.values():
         assert credential.type == 'digest'
@@ -158,7 +159,7 @@ def test_registrations_name_existing_credentials(environment):
         registrations.append(dict(variables['zk_migration_control'], name='control'))
     for registration in registrations:
         fields = {key: value for key, value in registration.items() if key != 'root'}
-        cluster = control.normalize_cluster(fields)
+        cluster = _records.normalize_cluster(fields)
         named = [(cluster['auth'] or {}).get('credential'), (cluster['tls'] or {}).get('credential')]
         for credential in filter(None, named):
             assert credential in credentials, '%s: cluster %s names credential %r, which the vault does not hold (it has %s)' % (
@@ -174,11 +175,11 @@ def test_task_spec_is_valid(environment):
     for field, variable in TASK_SPEC_VARIABLES.items():
         if variable in variables:
             spec[field] = variables[variable]
-    root = variables.get('zk_migration_root', control.DEFAULT_ROOT)
-    normalized = control.normalize_task_spec(spec, root=root)
+    root = variables.get('zk_migration_root', _records.DEFAULT_ROOT)
+    normalized = _records.normalize_task_spec(spec, root=root)
     assert normalized['mode'] in ('one_way', 'bidirectional')
     for path in variables['zk_migration_paths']:
-        assert path.startswith('/') and control.normalize_path(path, 'path') == path, '%s: path %r is not canonical' % (name, path)
+        assert path.startswith('/') and _records.normalize_path(path, 'path') == path, '%s: path %r is not canonical' % (name, path)
     for pattern in variables.get('zk_migration_exclude', []):
         assert pattern.startswith('/'), '%s: exclude glob %r is not absolute' % (name, pattern)
     if name == 'staging':

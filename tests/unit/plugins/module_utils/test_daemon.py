@@ -11,7 +11,7 @@ import os
 import pytest
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError
-from ansible_collections.zookeeper.migration.plugins.module_utils import _daemon
+from ansible_collections.zookeeper.migration.plugins.module_utils import _daemon, _registration
 
 
 def minimal(**extra):
@@ -100,7 +100,7 @@ class TestLoadConfig(object):
         config = _daemon.validate_config(minimal(credentials_file=str(creds),
                                                  control={'hosts': ['h:1'], 'auth': {'scheme': 'digest', 'credential': 'migrator'}}))
         store = _daemon.load_credentials(config)
-        spec = _daemon.cluster_connection(config['control'], store)
+        spec = _registration.resolve(config['control'], store)
         assert spec['auth'] == {'scheme': 'digest', 'username': 'mig', 'password': 's3cret'}
         os.chmod(str(creds), 0o644)
         with pytest.raises(ConfigError) as caught:

@@ -273,25 +273,6 @@ def test_acl_tuple_accepts_kazoo_acls_and_tuples():
     assert _sync.acl_tuple(None) is None
 
 
-def test_migrator_acl_for_digest_and_sasl():
-    from kazoo.security import make_digest_acl_credential
-    digest = _sync.migrator_acl_for({'auth': {'scheme': 'digest', 'username': 'mig', 'password': 'pw'}})
-    assert digest == ((31, 'digest', make_digest_acl_credential('mig', 'pw')),)
-    assert _sync.migrator_acl_for({'auth': {'scheme': 'sasl', 'username': 'mig'}}) == ((31, 'sasl', 'mig'),)
-    assert _sync.migrator_acl_for({'auth': {'scheme': 'none'}}) is None
-
-
-def test_connection_spec_drops_what_the_client_spec_refuses():
-    from ansible_collections.zookeeper.migration.plugins.module_utils._client import ClusterSpec
-    connection = {'name': 'c', 'hosts': ['127.0.0.1:2181'], 'chroot': None, 'connect_timeout': 5.0, 'session_timeout': 4.0,
-                  'tls': {'enabled': False, 'ca_file': None, 'cert_file': None, 'key_file': None, 'verify': True},
-                  'auth': {'scheme': 'none'}}
-    spec = ClusterSpec.from_dict(_sync.connection_spec(connection))
-    assert spec.auth is None and not spec.tls.enabled and spec.session_timeout == 4.0
-    connection['auth'] = {'scheme': 'digest', 'username': 'u', 'password': 'p'}
-    assert ClusterSpec.from_dict(_sync.connection_spec(connection)).auth.username == 'u'
-
-
 class _FakeClock(object):
     def __init__(self):
         self.now = 100.0

@@ -69,29 +69,6 @@ def test_secrets_in_finds_nested_secrets_only():
     assert sorted(_module.secrets_in(value)) == ['p1', 'p2', 'p3']
 
 
-def test_connection_from_registration_resolves_credentials():
-    record = {'name': 'src', 'hosts': ['127.0.0.1:2181'], 'auth': {'scheme': 'digest', 'credential': 'mig'},
-              'tls': {'enabled': False}}
-    credentials = {'mig': {'type': 'digest', 'username': 'migrator', 'password': 'pw'}}
-    connection = _module.connection_from_registration(record, credentials)
-    assert connection['auth'] == {'scheme': 'digest', 'username': 'migrator', 'password': 'pw'}
-    assert 'tls' not in connection
-
-
-def test_connection_from_registration_without_auth_has_none():
-    record = {'name': 'src', 'hosts': ['127.0.0.1:2181']}
-    connection = _module.connection_from_registration(record, {})
-    assert 'auth' not in connection and 'tls' not in connection
-    assert connection['hosts'] == ['127.0.0.1:2181']
-
-
-def test_connection_from_registration_names_a_missing_credential():
-    record = {'name': 'src', 'hosts': ['h:1'], 'auth': {'scheme': 'digest', 'credential': 'absent'}}
-    with pytest.raises(ConfigError) as error:
-        _module.connection_from_registration(record, {})
-    assert 'absent' in str(error.value)
-
-
 # -- secrets in raw options ---------------------------------------------------
 
 def test_inline_secrets_in_raw_options_are_masked(capsys):

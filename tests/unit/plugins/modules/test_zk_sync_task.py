@@ -14,7 +14,7 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.zookeeper.migration.plugins.module_utils import _control, _task
+from ansible_collections.zookeeper.migration.plugins.module_utils import _records, _task
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError
 from ansible_collections.zookeeper.migration.plugins.modules import zk_sync_task
 
@@ -67,13 +67,13 @@ def params(**overrides):
 def test_desired_spec_drops_unset_node_type_fields_and_validates():
     desired = _task.desired_spec(params(node_types=[{'pattern': '/app/locks/*', 'type': 'container', 'ttl_ms': None}]))
     assert desired['node_types'] == [{'pattern': '/app/locks/*', 'type': 'container'}]
-    spec = _control.normalize_task_spec(_task.merge_spec(None, desired))
+    spec = _records.normalize_task_spec(_task.merge_spec(None, desired))
     assert spec['node_types'] == [{'pattern': '/app/locks/*', 'type': 'container', 'ttl_ms': None}]
     assert spec['direction_after_cutover'] == 'none'
 
 
 def test_merge_spec_keeps_fields_the_module_does_not_manage():
-    current = _control.normalize_task_spec(dict(_task.desired_spec(params()), direction_after_cutover='destination_to_source'))
+    current = _records.normalize_task_spec(dict(_task.desired_spec(params()), direction_after_cutover='destination_to_source'))
     merged = _task.merge_spec(current, _task.desired_spec(params(state='paused', exclude=['/app/tmp'])))
     assert merged['direction_after_cutover'] == 'destination_to_source'
     assert merged['state'] == 'paused' and merged['exclude'] == ['/app/tmp']
@@ -82,7 +82,7 @@ def test_merge_spec_keeps_fields_the_module_does_not_manage():
 
 
 def test_scope_changes_are_what_the_initial_sync_copies():
-    spec = _control.normalize_task_spec(_task.desired_spec(params()))
+    spec = _records.normalize_task_spec(_task.desired_spec(params()))
     assert _task.scope_changed(None, spec)
     assert not _task.scope_changed(spec, dict(spec, state='paused', max_write_rate=10, conflict='newest'))
     assert _task.scope_changed(spec, dict(spec, exclude=['/app/x']))
@@ -129,7 +129,7 @@ class FakeClient(object):
 
     def get(self, _path):
         status, zxid = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
-        return _control.encode_record(dict(status, schema_version=1)), FakeStat(zxid)
+        return _records.encode_record(dict(status, schema_version=1)), FakeStat(zxid)
 
 
 class FakeStore(object):
