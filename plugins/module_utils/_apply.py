@@ -104,7 +104,6 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._client import
 
 try:
     from kazoo import exceptions as kazoo_exceptions
-    from kazoo.protocol.serialization import Transaction
     from kazoo.security import ACL, Id
     HAS_KAZOO = True
     KAZOO_IMPORT_ERROR = None
@@ -112,12 +111,8 @@ except ImportError:
     HAS_KAZOO = False
     KAZOO_IMPORT_ERROR = traceback.format_exc()
 
-# Request classes kazoo 2.11 lacks (container/TTL creates, multiRead); written
-# alongside this module. Only container/TTL creates need it here.
-try:
-    from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol
-except ImportError:
-    _protocol = None
+# The wire layer: request classes kazoo 2.11 lacks (container/TTL creates) and the pre-encoded multi request.
+from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol
 
 _tuple_new = tuple.__new__
 
@@ -176,7 +171,6 @@ _OP_CREATE = 1
 _OP_DELETE = 2
 _OP_SET_DATA = 5
 _OP_CHECK = 13
-_OP_MULTI = 14
 _OP_CREATE_CONTAINER = 19
 _OP_CREATE_TTL = 21
 _pack_int = struct.Struct('!i').pack
@@ -203,34 +197,6 @@ def _encode_string(text):
         return _ANY_VERSION
     encoded = text.encode('utf-8')
     return _pack_int(len(encoded)) + encoded
-
-
-def _parse_multi_response(buffer, offset):
-    # _protocol's parser also reads the create2-typed results of container/TTL creates.
-    if _protocol is not None:
-        return _protocol.parse_multi_response(buffer, offset)
-    return Transaction.deserialize(buffer, offset)
-
-
-class _EncodedMulti(object):
-    """A multi request whose body was serialized up front (the wire format of kazoo's ``Transaction``)."""
-
-    __slots__ = ('body',)
-    type = _OP_MULTI
-
-    def __init__(self, body):
-        self.body = body
-
-    def serialize(self):
-        return self.body
-
-    @staticmethod
-    def deserialize(buffer, offset):
-        return _parse_multi_response(buffer, offset)
-
-    @staticmethod
-    def unchroot(client, response):
-        return Transaction.unchroot(client, response)
 
 
 @contextlib.contextmanager
@@ -899,10 +865,6 @@ class _Applier(object):
                     '(jute.maxbuffer); nothing was written. Raise jute.maxbuffer on the destination servers (and max_request_bytes '
                     'here), or exclude the node' % (op.path, size, data_len, self.max_request_bytes),
                     path=op.path, cluster=self.cluster)
-        needs_extended = [op for op in self.plan.creates if op.node_kind in (KIND_CONTAINER, KIND_TTL)]
-        if needs_extended and _protocol is None:
-            raise UnsupportedByServerError('creating container/TTL nodes needs the _protocol module, which is not available',
-                                           path=needs_extended[0].path, cluster=self.cluster)
 
     # -- requests ------------------------------------------------------------
     # Multis are serialized here, once, straight to bytes: kazoo's Transaction
@@ -996,8 +958,7 @@ class _Applier(object):
         if self.fence_bytes is not None:
             parts = [self.fence_bytes] + parts
         parts.append(_MULTI_END_BYTES)
-        async_result = self.client.handler.async_result()
-        self.client._call(_EncodedMulti(b''.join(parts)), async_result)  # pylint: disable=protected-access
+        async_result = _protocol.call_async(self.client, _protocol.EncodedMulti(b''.join(parts)))
         batch.requests = None
         batch.async_result = async_result
         batch.state = _SENT

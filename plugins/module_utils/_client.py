@@ -871,7 +871,7 @@ def _default_connection_retry():
     return {'max_tries': -1, 'delay': 0.1, 'backoff': 2, 'max_jitter': 0.4, 'max_delay': 1.0}
 
 
-def _stop_quietly(client):
+def stop_quietly(client):
     try:
         client.stop()
     except Exception:  # pylint: disable=broad-except
@@ -975,7 +975,7 @@ def connect(spec, credentials=None, fast_select=True, connection_retry=None, log
     try:
         _start_and_check(client, spec, auth_check_path, create_chroot)
     except BaseException:
-        _stop_quietly(client)
+        stop_quietly(client)
         raise
     # What it was connected with, for more sessions of the same identity (``extra_sessions``).
     setattr(client, _SPEC_ATTR, spec)
@@ -1145,7 +1145,7 @@ def prove_identity(client, spec, limit=IDENTITY_SCAN_LIMIT, skip=()):
 
 
 def _raise_unreachable(client, spec):
-    _stop_quietly(client)
+    stop_quietly(client)
     failures = probe_members(spec, timeout=min(2.0, spec.connect_timeout))
     for address in spec.hosts:
         if failures.get(address) is None:
@@ -1207,7 +1207,7 @@ def extra_sessions(client, count):
 def stop_clients(clients):
     """Stop and close each of ``clients``, ignoring failures (they are being dropped)."""
     for client in clients:
-        _stop_quietly(client)
+        stop_quietly(client)
 
 
 @contextlib.contextmanager
@@ -1217,7 +1217,7 @@ def connected(spec, **kwargs):
     try:
         yield client
     finally:
-        _stop_quietly(client)
+        stop_quietly(client)
 
 
 # --------------------------------------------------------------------------

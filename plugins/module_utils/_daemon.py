@@ -355,6 +355,13 @@ class PrometheusMetrics(_sync.NullMetrics):
         self.phase = Gauge('zkmigration_sync_phase', 'Current phase of the task on this daemon (1 for the current one)',
                            labels + ['phase'], registry=self.registry)
         self.leader = Gauge('zkmigration_task_leader', '1 when this daemon leads the task', labels, registry=self.registry)
+        # the status' nodes_done/nodes_total/eta_seconds: copy plan operations during the initial sync, then paths in sync/tracked
+        self.nodes_done = Gauge('zkmigration_sync_nodes_done', 'Progress: nodes done (initial sync: operations of the copy plan)', labels,
+                                registry=self.registry)
+        self.nodes_total = Gauge('zkmigration_sync_nodes_total', 'Progress: nodes in all (absent until the copy plan is known)', labels,
+                                 registry=self.registry)
+        self.eta = Gauge('zkmigration_sync_eta_seconds', 'Estimated seconds until nodes_done reaches nodes_total (absent when unknown)', labels,
+                         registry=self.registry)
         self.full_reconcile_seconds = Histogram('zkmigration_full_reconcile_seconds', 'Duration of full reconciles', labels,
                                                 registry=self.registry, buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 1800))
         self.info = Gauge('zkmigration_daemon_info', 'Daemon identity', ['daemon_id', 'version'], registry=self.registry)
@@ -388,6 +395,26 @@ class PrometheusMetrics(_sync.NullMetrics):
         self.stuck.labels(task).set(stuck)
         self.set_phase(task, phase)
 
+    def progress(self, task, done, total, eta):
+        self.nodes_done.labels(task).set(done)
+        for gauge, value in ((self.nodes_total, total), (self.eta, eta)):
+            if value is None:
+                _remove_series(gauge, task)     # unknown: no series rather than a made-up number
+            else:
+                gauge.labels(task).set(value)
+
+    def forget(self, task):
+        """A deleted task: drop its series (a leader=0 left behind would read as a leaderless task)."""
+        for metric in (self.events, self.conflicts, self.errors, self.latency_seconds):
+            for key in [key for key in self._children if key[0] == id(metric) and key[1] == task]:
+                del self._children[key]
+                _remove_series(metric, *key[1:])
+        for metric in (self.lag, self.queue, self.tracked, self.stuck, self.leader, self.nodes_done, self.nodes_total, self.eta,
+                       self.full_reconcile_seconds):
+            _remove_series(metric, task)
+        for name in self.PHASES:
+            _remove_series(self.phase, task, name)
+
     def set_phase(self, task, phase):
         for name in self.PHASES:
             self.phase.labels(task, name).set(1 if name == phase else 0)
@@ -405,6 +432,13 @@ class PrometheusMetrics(_sync.NullMetrics):
         return prometheus_client.generate_latest(self.registry), prometheus_client.CONTENT_TYPE_LATEST
 
 
+def _remove_series(metric, *labels):
+    try:
+        metric.remove(*labels)
+    except KeyError:        # older prometheus_client versions raise for a series they do not have
+        pass
+
+
 class _NullDaemonMetrics(_sync.NullMetrics):
     """Stand-in when prometheus_client is not installed (the health endpoint still works)."""
 
@@ -412,6 +446,9 @@ class _NullDaemonMetrics(_sync.NullMetrics):
         pass
 
     def set_leader(self, task, leading):
+        pass
+
+    def forget(self, task):
         pass
 
     def set_control_connected(self, connected):
@@ -539,7 +576,9 @@ class TaskRunner(object):
                 self.role = 'stopped' if spec is not None else 'deleted'
                 self.daemon.metrics.set_leader(self.name, False)
                 if spec is None:
+                    self.daemon.metrics.forget(self.name)
                     return
+                self.daemon.metrics.set_phase(self.name, 'stopped')
                 self.changed.wait(5.0)
                 self.changed.clear()
                 continue
@@ -555,6 +594,7 @@ class TaskRunner(object):
         election = store.election(self.name, self.daemon.daemon_id)
         self.election = election
         self.role = 'standby'
+        self.daemon.metrics.set_phase(self.name, 'standby')
         try:
             acquired = False
             while not acquired and not self.stopping.is_set():
@@ -571,6 +611,7 @@ class TaskRunner(object):
             self._lead(election)
         finally:
             self.daemon.metrics.set_leader(self.name, False)
+            self.daemon.metrics.set_phase(self.name, 'standby')    # the task's phase is the leader's to report
             self.role = 'standby'
             self.engine = None
             self._release(election)
@@ -641,6 +682,7 @@ class TaskRunner(object):
                 if previous.get(key) is not None:
                     status[key] = previous[key]
         self.last_phase = fields['phase']
+        self.daemon.metrics.set_phase(self.name, fields['phase'])
         try:
             self.daemon.store.put_status(self.name, status, epoch=election.epoch)
         except Exception as exc:  # pylint: disable=broad-except
@@ -680,7 +722,7 @@ class TaskRunner(object):
         finally:
             self.engine = None
             for client in clients.values():
-                _client._stop_quietly(client)  # pylint: disable=protected-access
+                _client.stop_quietly(client)
 
     def describe(self):
         engine = self.engine
@@ -798,7 +840,7 @@ class Daemon(object):
                 raise
             except ZkMigrationError as exc:
                 if self.control_client is not None:
-                    _client._stop_quietly(self.control_client)  # pylint: disable=protected-access
+                    _client.stop_quietly(self.control_client)
                     self.control_client = None
                 self.log.error('cannot use the control ensemble: %s (retrying in %.0fs)', exc, delay)
                 self.shutdown_event.wait(delay)
@@ -868,7 +910,7 @@ class Daemon(object):
                 self._set_spec(name, None)
                 return True
             try:
-                spec = _records.decode_record(data, self.store.task_path(name), self.store._normalize_task)  # pylint: disable=protected-access
+                spec = self.store.decode_task(name, data)
             except ZkMigrationError as exc:
                 self.log.error('task %s: its spec cannot be read: %s', name, exc, extra={'task': name})
                 return True
@@ -971,7 +1013,7 @@ class Daemon(object):
                     self.store.unregister_daemon(self.daemon_id)
                 except Exception:  # pylint: disable=broad-except
                     pass
-            _client._stop_quietly(self.control_client)  # pylint: disable=protected-access
+            _client.stop_quietly(self.control_client)
         if self.http_server is not None:
             self.http_server.shutdown()
             self.http_server.server_close()
@@ -999,7 +1041,7 @@ def _connect_store(config):
         store = _control.ControlStore(client, config['root'], **config['control_acl'])
         store.check_acls()
     except BaseException:
-        _client._stop_quietly(client)  # pylint: disable=protected-access
+        _client.stop_quietly(client)
         raise
     return client, store
 
@@ -1056,7 +1098,7 @@ def cmd_status(config, as_json=False, out=None):
     try:
         report = collect_status(store)
     finally:
-        _client._stop_quietly(client)  # pylint: disable=protected-access
+        _client.stop_quietly(client)
     if as_json:
         out.write(json.dumps(report, indent=2, sort_keys=True, default=str) + '\n')
     else:
@@ -1083,7 +1125,7 @@ def cmd_check_config(config, offline=False, out=None):
             for warning in _control.ControlStore(client, config['root'], **config['control_acl']).check_acls():
                 lines.append('warning: %s' % warning)
         finally:
-            _client._stop_quietly(client)  # pylint: disable=protected-access
+            _client.stop_quietly(client)
     out.write('\n'.join(lines) + '\n')
     return EXIT_OK
 

@@ -32,13 +32,13 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._records impor
     normalize_root,
     SCHEMA_VERSION,
 )
+from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol
 from ansible_collections.zookeeper.migration.plugins.module_utils._control_acl import AclCreator, require_kazoo, world_access, zk_call
 from ansible_collections.zookeeper.migration.plugins.module_utils._control import DEFAULT_CAS_RETRIES
 LOG = logging.getLogger('zookeeper_migration.control')
 
 try:
     from kazoo import exceptions as kazoo_exceptions
-    from kazoo.protocol.serialization import CheckVersion
     HAS_KAZOO = True
     KAZOO_IMPORT_ERROR = None
 except ImportError:
@@ -182,11 +182,11 @@ def fence_check(txn_or_ops, root, task, epoch, chroot=None):
         raise ConfigError('fence epoch must be a non-negative integer; got %r' % (epoch,))
     path = fence_path(root, task)
     if isinstance(txn_or_ops, list):
-        txn_or_ops.insert(0, CheckVersion(_chrooted(chroot, path), epoch))
+        txn_or_ops.insert(0, _protocol.check_version_op(_chrooted(chroot, path), epoch))
         return txn_or_ops
     if getattr(txn_or_ops, 'committed', False):
         raise ConfigError('fence_check needs an uncommitted transaction')
-    txn_or_ops.operations.insert(0, CheckVersion(_chrooted(getattr(txn_or_ops.client, 'chroot', None), path), epoch))
+    txn_or_ops.operations.insert(0, _protocol.check_version_op(_chrooted(getattr(txn_or_ops.client, 'chroot', None), path), epoch))
     return txn_or_ops
 
 

@@ -294,7 +294,7 @@ class PathFilter(object):
         return any(self.matches(candidate) for candidate in _ancestors_and_self(path))
 
 
-def _normalize_roots(paths):
+def normalize_roots(paths):
     if isinstance(paths, str):
         paths = [paths]
     roots = []
@@ -480,7 +480,7 @@ def take_snapshot(client, paths, exclude=(), with_acl=True, keep_data=True, cont
     started = time.monotonic()
     if batch < 1 or in_flight < 1:
         raise ConfigError('batch and in_flight must be at least 1')
-    roots, walk_roots = _normalize_roots(paths)
+    roots, walk_roots = normalize_roots(paths)
     path_filter = PathFilter(exclude, control_root)
     if multi_read is None:
         multi_read = bool(_protocol.supports_multi_read(client))

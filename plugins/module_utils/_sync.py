@@ -116,7 +116,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._sync_decide i
 )
 from ansible_collections.zookeeper.migration.plugins.module_utils._sync_queue import ReconcileQueue
 from ansible_collections.zookeeper.migration.plugins.module_utils._sync_scan import _ReconcileScan
-from ansible_collections.zookeeper.migration.plugins.module_utils._sync_watch import _InlineEvents, _PerNodeWatcher
+from ansible_collections.zookeeper.migration.plugins.module_utils._sync_watch import _PerNodeWatcher
 
 
 LOG = logging.getLogger('zookeeper_migration.sync')
@@ -187,6 +187,9 @@ class NullMetrics(object):
 
     def full_reconcile(self, task, seconds):
         """One full reconcile took ``seconds``."""
+
+    def progress(self, task, done, total, eta):
+        """The status' ``nodes_done``, ``nodes_total`` and ``eta_seconds`` (total and eta None while unknown)."""
 
 
 class _Side(object):
@@ -377,7 +380,7 @@ class SyncEngine(object):
         self.stuck = {}                 # path -> what keeps failing there (_park)
         self.seq_parents_pending = set()
         # counters carried beyond the sequential parents (spec 'counters'): parents of changed paths, aligned after each batch
-        self.counter_stream = _counters.CounterStream(spec.get('counters'), self._accept)
+        self.counter_stream = _counters.CounterStream(spec.get('counters'), self.accept)
         self._status_thread = None
         self._status_lock = threading.Lock()
         self._last_latency = None
@@ -423,7 +426,7 @@ class SyncEngine(object):
         else:
             self.acl_suspended = None
 
-    def _accept(self, path):
+    def accept(self, path):
         """True for paths the task syncs (under a task path, not excluded, not a throwaway counter child)."""
         if SEQ_BUMP_PREFIX in path and path.rpartition('/')[2].startswith(SEQ_BUMP_PREFIX):
             return False
@@ -566,13 +569,13 @@ class SyncEngine(object):
                 for root in self.paths:
                     handle = _protocol.add_watch(side.client, root, self._event_callback(side), recursive=True)
                     side.watch_handles.append(handle)
-                side.inline_events = _InlineEvents(side.client, self.paths, self._accept, self.queue.post, self.counters)
+                side.inline_events = _protocol.InlineWatchEvents(side.client, self.paths, self.accept, self.queue.post, self.counters)
             else:
-                side.node_watcher = _PerNodeWatcher(side.client, self.paths, self._accept, self._path_callback(side), self.log)
+                side.node_watcher = _PerNodeWatcher(side.client, self.paths, self.accept, self._path_callback(side), self.log)
                 side.node_watcher.arm_tree()
 
     def _event_callback(self, side):
-        accept = self._accept
+        accept = self.accept
         put = self.queue.post
         counters = self.counters
 
@@ -1005,7 +1008,7 @@ class SyncEngine(object):
         for failure in result.failures:
             self._record_error(ZkMigrationError(failure.get('message', 'setACL failed'), path=failure.get('path')), count=True)
 
-    def _final_acl(self, acl, target_side):
+    def final_acl(self, acl, target_side):
         if acl is None:
             return None
         acl = tuple(acl)
@@ -1092,7 +1095,7 @@ class SyncEngine(object):
                 opening.join(10.0)
             for client in (side.data_client, (side.data_ready or (None,))[0]):
                 if client is not None:
-                    _client._stop_quietly(client)  # pylint: disable=protected-access
+                    _client.stop_quietly(client)
             side.data_client = side.data_ready = None
             side.io = side.client
 
@@ -1108,7 +1111,7 @@ class SyncEngine(object):
         client = side.io
         if side.node_watcher is not None:
             watcher = side.node_watcher
-            watch = watcher._on_watch  # pylint: disable=protected-access
+            watch = watcher.on_watch
             pending = [(path, client.get_async(path, watch=watch)) for path in paths]
 
             def collect_watched():
@@ -1360,7 +1363,7 @@ class SyncEngine(object):
                 data, acl = b'', None
             except kazoo_exceptions.NoAuthError:
                 data, acl = b'', None       # outside the task and not ours to read: created empty, with the migrator's rights
-            acl = self._final_acl(acl, side) if acl is not None else (tuple(side.migrator_acl) if side.migrator_acl else None)
+            acl = self.final_acl(acl, side) if acl is not None else (tuple(side.migrator_acl) if side.migrator_acl else None)
             plan.create(ancestor, data or b'', acl)
 
     # -- structural conflicts ------------------------------------------------------------
@@ -1381,7 +1384,7 @@ class SyncEngine(object):
         try:
             while True:
                 parent = parent_of(root)
-                if parent == '/' or not self._accept(parent) or self.baseline.get(parent) is None:
+                if parent == '/' or not self.accept(parent) or self.baseline.get(parent) is None:
                     break
                 if deleted_side.io.exists(parent) is not None:
                     break
@@ -1412,7 +1415,7 @@ class SyncEngine(object):
             for node in outcome.recreate:
                 state = kept[node]
                 found = acls.get(node)
-                acl = self._final_acl(acl_tuple(found[0]), deleted_side) if found is not None and not isinstance(found, Exception) else None
+                acl = self.final_acl(acl_tuple(found[0]), deleted_side) if found is not None and not isinstance(found, Exception) else None
                 plan.create(node, state.data, acl)
                 pending[(deleted_on, node)] = (Decision(COPY, deleted_on, new_hash=state.hash),
                                                base_value(state.hash, *((state.mzxid, 0) if kept_on == SOURCE else (0, state.mzxid))))
@@ -1443,7 +1446,7 @@ class SyncEngine(object):
                     continue
                 out[path] = state_from_read(data, stat)
                 prefix = path + '/' if path != '/' else '/'
-                level.extend(child for child in (prefix + name for name in children) if self._accept(child))
+                level.extend(child for child in (prefix + name for name in children) if self.accept(child))
         return out
 
     # -- paths that keep failing -----------------------------------------------------------
@@ -1484,7 +1487,7 @@ class SyncEngine(object):
                 result = found.get(path)
                 if result is None or isinstance(result, Exception):
                     continue  # vanished meanwhile: the next reconcile of the path undoes the create
-                out[(side_name, path)] = self._final_acl(acl_tuple(result[0]), self.sides[side_name])
+                out[(side_name, path)] = self.final_acl(acl_tuple(result[0]), self.sides[side_name])
         return out
 
     def _submit_apply(self, side, plan, pending, first_seen):
@@ -1672,7 +1675,7 @@ class SyncEngine(object):
         """
         if op.kind == _apply.OP_CREATE:
             parent = parent_of(path)
-            if self._accept(parent):
+            if self.accept(parent):
                 self.queue.put(parent)
             return False
         if op.kind != _apply.OP_DELETE:
@@ -1689,7 +1692,7 @@ class SyncEngine(object):
                              ', '.join(sorted(ephemeral)[:5]), extra={'task': self.task, 'path': path})
             self.counters['skipped_ephemeral'] += 1
             return True
-        synced = [child for child, _result in stats if self._accept(child)]
+        synced = [child for child, _result in stats if self.accept(child)]
         if children and not synced:
             # only children the task does not sync (excluded): they stay, and so does their parent
             self.log.warning('task %s: %s is not deleted on the %s: it holds node(s) this task excludes, %s', self.task, path,
@@ -1889,6 +1892,7 @@ class SyncEngine(object):
     def write_status(self):
         status = self.status()
         self.metrics.gauges(self.task, status['lag_ms'] / 1000.0, len(self.queue), len(self.baseline), status['phase'], len(self.stuck))
+        self.metrics.progress(self.task, status['nodes_done'], status['nodes_total'], status['eta_seconds'])
         with self._status_lock:
             self.store.put_status(self.task, status, epoch=self.control_epoch)
         return status
@@ -1946,7 +1950,7 @@ def _peer(client):
 
 def _close_later(client):
     """Stop and close a client off the calling thread (stopping waits for its connection thread)."""
-    thread = threading.Thread(target=_client._stop_quietly, args=(client,), name='close-session')  # pylint: disable=protected-access
+    thread = threading.Thread(target=_client.stop_quietly, args=(client,), name='close-session')
     thread.daemon = True
     thread.start()
 

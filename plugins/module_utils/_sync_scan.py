@@ -69,14 +69,14 @@ class _ReconcileScan(object):
     def run(self):
         engine = self.engine
         self.baseline_paths.sort()
-        roots = _snapshot._normalize_roots(engine.paths)[1]  # pylint: disable=protected-access
+        roots = _snapshot.normalize_roots(engine.paths)[1]
         for side in engine.sides.values():
             try:
                 side.client.sync(roots[0])
             except Exception as exc:  # pylint: disable=broad-except
                 _snapshot.raise_read_error(exc, roots[0], side.cluster)
         parents = deque()
-        self._compare([root for root in roots if engine._accept(root)], parents, None)  # pylint: disable=protected-access
+        self._compare([root for root in roots if engine.accept(root)], parents, None)
         while parents:
             batch = [parents.popleft() for _index in range(min(self.CHUNK, len(parents)))]
             ops = [('children', parent[0]) for parent in batch]
@@ -118,7 +118,7 @@ class _ReconcileScan(object):
                 continue
             previous = name
             child = prefix + name
-            if engine._accept(child):  # pylint: disable=protected-access
+            if engine.accept(child):
                 children.append(child)
                 if len(children) >= step:
                     self._compare(children, parents, highest)
@@ -276,7 +276,7 @@ class _ReconcileScan(object):
                 continue
             if self.baseline_get(path) != value:
                 self.equal.append((path, value))
-            wanted = engine._final_acl(acl_tuples(a_result[0]), engine.sides[replica])  # pylint: disable=protected-access
+            wanted = engine.final_acl(acl_tuples(a_result[0]), engine.sides[replica])
             b_acl = acl_tuples(b_result[0])
             if not acl_equal(wanted, b_acl):
                 self.acl_fixes.append((path, wanted, b_result[1].aversion))

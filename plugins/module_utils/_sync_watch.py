@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, zookeeper.migration contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""How the sync engine learns of changes: per-node watches (ZooKeeper 3.4/3.5) and inline persistent-watch events.
+"""How the sync engine learns of changes on ZooKeeper 3.4/3.5: per-node watches.
+
+On 3.6+ persistent watches (``_protocol.add_watch``) and their inline events (``_protocol.InlineWatchEvents``) do it.
 
 Private to zookeeper.migration; may change without notice. Every event only
 names a path; the engine's queue (``_sync_queue``) coalesces them.
@@ -11,12 +13,9 @@ import threading
 
 try:
     from kazoo import exceptions as kazoo_exceptions
-    from kazoo.protocol.serialization import Watch as _Watch
     from kazoo.protocol.states import EventType
 except ImportError:
-    kazoo_exceptions = EventType = _Watch = None
-
-from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol
+    kazoo_exceptions = EventType = None
 
 
 # --------------------------------------------------------------------------
@@ -48,7 +47,7 @@ class _PerNodeWatcher(object):
     def stop(self):
         self.active = False
 
-    def _on_watch(self, event):
+    def on_watch(self, event):
         if not self.active or event.type == EventType.NONE or event.path is None:
             return
         path = event.path
@@ -71,7 +70,7 @@ class _PerNodeWatcher(object):
                 return
             self.children_armed.add(path)
         try:
-            async_result = self.client.get_children_async(path, watch=self._on_watch)
+            async_result = self.client.get_children_async(path, watch=self.on_watch)
         except Exception:  # pylint: disable=broad-except
             with self.lock:
                 self.children_armed.discard(path)
@@ -102,7 +101,7 @@ class _PerNodeWatcher(object):
             self.children_armed.clear()
             self.known_children.clear()
         client = self.client
-        watch = self._on_watch
+        watch = self.on_watch
         count = 0
         pending = []
         for root in self.roots:
@@ -142,81 +141,6 @@ class _PerNodeWatcher(object):
             self.list_children(path)
         elif not exists and path in self.roots:
             try:
-                self.client.exists_async(path, watch=self._on_watch)
+                self.client.exists_async(path, watch=self.on_watch)
             except Exception:  # pylint: disable=broad-except
                 pass
-
-
-class _InlineEvents(object):
-    """Take persistent-watch events for the task paths straight off kazoo's connection thread.
-
-    ``_protocol.add_watch`` arms and re-arms the watches and hands every event
-    to kazoo's callback thread, one queue hand-off and thread switch per
-    event. At thousands of events per second that hand-off is most of the
-    client's cost, and replies to our reads wait behind the backlog on the
-    same connection. This adapter wraps the connection's watch-event reader
-    (outside ``_protocol``'s own wrapper) and, for CREATED / DELETED / CHANGED
-    under the task paths, posts the path to the engine's queue and stops
-    there. Anything else (other paths, paths with kazoo one-shot watchers, the
-    re-arm notices) goes down the usual chain. Without the expected kazoo
-    internals it installs nothing and ``_protocol``'s callbacks do the work.
-
-    It also makes the connection read the socket in large chunks
-    (``_protocol.BufferedSocketReads``) and, after each event, takes the watch events
-    already buffered behind it in one go: kazoo's loop otherwise costs three
-    ``poll`` and two ``recv`` calls per message, which bounded one session to
-    ~5-6k events/s on the 2-CPU test machine.
-    """
-
-    _EVENT_TYPES = (1, 2, 3)   # NodeCreated, NodeDeleted, NodeDataChanged
-
-    def __init__(self, client, roots, accept, post, counters):
-        self.active = False
-        connection = getattr(client, '_connection', None)
-        inner = getattr(connection, '_read_watch_event', None)
-        if inner is None or _Watch is None:
-            return
-        chroot = client.chroot or ''
-        prefixes = []
-        for root in roots:
-            server = chroot + root if root != '/' else (chroot or '/')
-            prefixes.append((server, server.rstrip('/') + '/'))
-        data_watchers = client._data_watchers    # pylint: disable=protected-access
-        child_watchers = client._child_watchers  # pylint: disable=protected-access
-        unchroot = client.unchroot
-        event_types = self._EVENT_TYPES
-        unpack_event = _protocol.WATCH_EVENT.unpack_from
-        event_size = _protocol.WATCH_EVENT.size
-        adapter = self
-
-        def one_event(buffer, offset):
-            if adapter.active:
-                kind, _state, length = unpack_event(buffer, offset)
-                if kind in event_types and length > 0:
-                    start = offset + event_size
-                    path = buffer[start:start + length].decode('utf-8')
-                    if path not in data_watchers and path not in child_watchers:
-                        for exact, prefix in prefixes:
-                            if path == exact or path.startswith(prefix):
-                                local = unchroot(path)
-                                counters['watch_events'] += 1
-                                if accept(local):
-                                    post(local)
-                                return None
-            return inner(buffer, offset)
-
-        reads = _protocol.BufferedSocketReads.install(client)
-
-        def read_watch_event(buffer, offset):
-            one_event(buffer, offset)
-            if reads is not None:
-                # the watch events buffered right behind this one, without a round of kazoo's loop each
-                for message in reads.take_watch_events():
-                    one_event(message, _protocol.REPLY_HEADER_SIZE)
-            return None
-        connection._read_watch_event = read_watch_event  # pylint: disable=protected-access
-        self.active = True
-
-    def stop(self):
-        # The wrapper stays (others may have wrapped it since); inactive, it only passes events on.
-        self.active = False

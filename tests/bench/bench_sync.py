@@ -54,7 +54,7 @@ from bench_common import COLLECTIONS_DIR, bench_cluster  # puts the collection a
 from kazoo.protocol.serialization import SetData, Transaction  # noqa: E402
 
 from ansible_collections.zookeeper.migration.plugins.module_utils import _control, _protocol
-from ansible_collections.zookeeper.migration.plugins.module_utils._sync import Baseline, _InlineEvents, data_hash64  # noqa: E402
+from ansible_collections.zookeeper.migration.plugins.module_utils._sync import Baseline, data_hash64  # noqa: E402
 
 BASE = '/bench'
 ROOT = '/zookeeper-migration'
@@ -122,7 +122,7 @@ class Recorder(object):
 
     The arrival is stamped on kazoo's connection thread, as the event is
     read off the socket (the daemon takes its events there too,
-    ``_sync._InlineEvents``), not after kazoo's hand-off to its callback
+    ``_protocol.InlineWatchEvents``), not after kazoo's hand-off to its callback
     thread, which under load adds milliseconds of queueing to the figure.
     """
 
@@ -130,7 +130,7 @@ class Recorder(object):
         self.times = {}
         self.lock = threading.Lock()
         self.handle = _protocol.add_watch(client, path, self.on_event, recursive=True)
-        self.inline = _InlineEvents(client, [path], lambda _path: True, self.on_path, {'watch_events': 0})
+        self.inline = _protocol.InlineWatchEvents(client, [path], lambda _path: True, self.on_path, {'watch_events': 0})
 
     def on_path(self, path):
         now = time.monotonic()

@@ -19,7 +19,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._snapshot impo
     hash_data,
     normalize_path,
     take_snapshot,
-    _normalize_roots,
+    normalize_roots,
 )
 
 
@@ -63,12 +63,12 @@ def test_normalize_path_rejects(path):
 
 
 def test_roots_deduplicated_and_nested_roots_walked_once():
-    roots, walk = _normalize_roots(['/a/b', '/a', '/a/', '/c'])
+    roots, walk = normalize_roots(['/a/b', '/a', '/a/', '/c'])
     assert roots == ['/a/b', '/a', '/c'] and walk == ['/a', '/c']
-    assert _normalize_roots('/x') == (['/x'], ['/x'])
-    assert _normalize_roots(['/', '/a'])[1] == ['/']
+    assert normalize_roots('/x') == (['/x'], ['/x'])
+    assert normalize_roots(['/', '/a'])[1] == ['/']
     with pytest.raises(errors.ConfigError):
-        _normalize_roots([])
+        normalize_roots([])
 
 
 def test_path_filter_always_excludes_system_and_control_root():

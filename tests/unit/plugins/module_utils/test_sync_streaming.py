@@ -147,7 +147,7 @@ class TestBufferedReads(object):
         client = _unstarted_client()
         posted = []
         counters = {'watch_events': 0}
-        inline = _sync._InlineEvents(client, ['/task'], lambda path: not path.endswith('skip'), posted.append, counters)
+        inline = _protocol.InlineWatchEvents(client, ['/task'], lambda path: not path.endswith('skip'), posted.append, counters)
         assert inline.active
         stream = (_watch_event('/task/a') + _watch_event('/task/skip') + _watch_event('/task/b') + _message(9, b'reply')
                   + _watch_event('/task/c'))
@@ -166,7 +166,7 @@ class TestBufferedReads(object):
         passed = []
         client._connection._read_watch_event = lambda buffer, offset: passed.append(buffer[offset + 12:])
         posted = []
-        _sync._InlineEvents(client, ['/task'], lambda path: True, posted.append, {'watch_events': 0})
+        _protocol.InlineWatchEvents(client, ['/task'], lambda path: True, posted.append, {'watch_events': 0})
         body = _watch_event('/other/x')[4:]
         client._connection._socket = _ChunkedSocket([])
         client._connection._read_watch_event(body, 16)
