@@ -26,7 +26,7 @@ BUILD := $(CURDIR)/build
 # the tree, python3-venv for the project venv, openssl for TLS test keystores,
 # shellcheck for ansible-test's shellcheck sanity test (skipped without it).
 APT_PACKAGES := zookeeper default-jre-headless systemd-container mmdebstrap \
-	netcat-openbsd git python3-venv openssl ca-certificates shellcheck
+	netcat-openbsd git python3-venv openssl ca-certificates shellcheck prometheus
 
 # The collection as Python and Ansible expect to find it: a directory
 # ansible_collections/zookeeper/migration pointing at this checkout.
@@ -57,7 +57,8 @@ help:
 	@echo 'Other targets:'
 	@echo '  make deps        apt packages + project venv (.venv) with requirements/test.txt'
 	@echo '  make sanity      ansible-test sanity on a copy under build/ansible_collections/'
-	@echo '  make lint        ansible-lint, production profile'
+	@echo '  make lint        ansible-lint, production profile (and observability-check)'
+	@echo '  make observability-check  promtool check and unit tests of the shipped alert rules'
 	@echo '  make units       unit tests'
 	@echo '  make integration integration tests (real ZooKeeper)'
 	@echo '  make pytest      unit and integration tests in one run'
@@ -138,8 +139,16 @@ sanity: deps ansible-test-pip-bootstrap
 	echo 'tests/output/' >> $(SANITY_DIR)/.git/info/exclude
 	cd $(SANITY_DIR) && $(VENV_BIN)/ansible-test sanity --venv --python $(SANITY_PYTHON) $(SANITY_ARGS)
 
-lint: deps
+lint: deps observability-check
 	$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/ansible-lint
+
+# The Prometheus alert rules shipped in extensions/observability: their syntax,
+# and their unit tests (every alert firing and not firing), with Debian's promtool.
+OBSERVABILITY_RULES := extensions/observability/prometheus
+.PHONY: observability-check
+observability-check: apt-packages
+	promtool check rules $(OBSERVABILITY_RULES)/zookeeper-migration.rules.yml
+	cd $(OBSERVABILITY_RULES) && promtool test rules zookeeper-migration.rules.test.yml
 
 units: deps
 	$(PYTEST) -m 'not bench' tests/unit
