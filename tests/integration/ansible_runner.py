@@ -106,12 +106,12 @@ def ansible_environment(work_dir, results_file):
     return env
 
 
-def run_playbook(playbook, extra_vars=None, check=False, diff=False, tags=None, timeout=600, verbosity=0, inventory=None):
+def run_playbook(playbook, extra_vars=None, check=False, diff=False, tags=None, timeout=600, verbosity=0, inventory=None, limit=None):
     """Run ``playbook`` (a file name under playbooks/ or a path) against localhost, or ``inventory``.
 
     ``extra_vars`` go through a JSON file, so types survive (lists, dicts,
     booleans, ints). ``inventory`` is an inventory path (file or directory)
-    used instead of the localhost-only one. Returns a ``PlaybookRun``; it does
+    used instead of the localhost-only one; ``limit`` is ``--limit``. Returns a ``PlaybookRun``; it does
     not raise when the playbook fails: tests look at ``rc`` and at each task's
     result.
     """
@@ -134,6 +134,8 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, tags=None, 
         command.append('--diff')
     if tags:
         command.extend(['--tags', ','.join(tags)])
+    if limit:
+        command.extend(['--limit', limit])
     if verbosity:
         command.append('-' + 'v' * verbosity)
     try:

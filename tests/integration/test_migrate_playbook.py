@@ -19,8 +19,10 @@ those writes stay; decommission.yml removes the task, its fences and
 journals, exporting the frozen destination's saved ACLs first.
 """
 
+import json
 import os
 import random
+import shutil
 import threading
 import time
 
@@ -160,6 +162,36 @@ def test_migrate_and_rollback_playbooks_end_to_end(zk_cluster_factory, zk_client
         assert rerun.task('Compare the source and the destination')['in_sync'] is True
         assert all(service_state(host) == 'active' for host in hosts)
         assert store.get_task(TASK)['state'] == 'paused'
+
+        # the documented entry points: a redeploy of one daemon host alone (--limit: the daemons of the others keep
+        # leading), the verification alone, the sync step in check mode
+        limited = run_playbook(MIGRATE, inventory=inventory, limit=hosts[0].name, timeout=600)
+        assert limited.rc == 0, limited.output()
+        assert recap_changed(limited) == {hosts[0].name: 0}, limited.output()
+        verify_only = run_playbook(MIGRATE, inventory=inventory, tags=['verify'], timeout=600)
+        assert verify_only.rc == 0 and verify_only.task('Compare the source and the destination')['in_sync'] is True, verify_only.output()
+        assert set(recap_changed(verify_only)) == {'localhost'}, verify_only.output()
+        sync_check = run_playbook(MIGRATE, inventory=inventory, tags=['sync'], check=True, timeout=600)
+        assert sync_check.rc == 0 and sync_check.task('Create or update the sync task')['changed'] is False, sync_check.output()
+        assert store.get_task(TASK)['state'] == 'paused'
+
+        # high availability counts the daemon hosts deployed: with one of two reachable, nothing is synced
+        ghost_inventory = str(tmp_path / 'ghost-inventory')
+        shutil.copytree(inventory, ghost_inventory)
+        with open(os.path.join(ghost_inventory, 'hosts.yml')) as handle:
+            layout = json.load(handle)
+        daemons = layout['all']['children']['zk_migration_daemons']['hosts']
+        daemons['e2e-ghost'] = dict(daemons.pop(hosts[1].name), ansible_host='127.3.3.3')     # nothing listens there
+        with open(os.path.join(ghost_inventory, 'hosts.yml'), 'w') as handle:
+            json.dump(layout, handle)
+        lonely = run_playbook(MIGRATE, inventory=ghost_inventory, extra_vars={'zk_migration_deploy_serial': 2}, timeout=600)
+        assert lonely.rc != 0, lonely.output()
+        assert 'only 1 sync daemon host(s) were deployed (%s of' % hosts[0].name in lonely.output(), lonely.output()
+        assert 'Create or update the sync task' not in lonely.tasks(), lonely.output()
+        # one host at a time (the default): the unreachable host ends the run where it is met
+        stopped = run_playbook(MIGRATE, inventory=ghost_inventory, timeout=600)
+        assert stopped.rc != 0 and 'Register the source cluster' not in stopped.tasks(), stopped.output()
+        assert store.get_task(TASK)['state'] == 'paused' and all(service_state(host) == 'active' for host in hosts)
 
         source_paths = sorted(persistent_tree(src, '/app'))
         acls_before = acls_of(src, source_paths)
