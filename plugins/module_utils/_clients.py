@@ -219,7 +219,7 @@ def _member_sessions(member, spec, timeout, ask, admin_port, ask_admin):
     try:
         return parse_admin_connections(ask_admin(member, admin_port, 'connections', timeout=timeout)), 'admin'
     except ZkMigrationError as exc:
-        raise _Refused('%s; its AdminServer on port %s was tried instead: %s' % (reason.split(':')[0], admin_port, exc))
+        raise _Refused('%s; its AdminServer on port %s was tried instead: %s' % (reason.split(':', 1)[0], admin_port, exc))
 
 
 def _add_watches(found, member, via, spec, timeout, ask, admin_port, ask_admin):

@@ -837,6 +837,16 @@ class ControlStore(object):
         """The daemon id leading ``task`` now, or None."""
         return current_leader(self.client, self.root, task)
 
+    def contenders(self, task):
+        """The daemon ids in ``task``'s election, leader first."""
+        return contenders(self.client, self.root, task)
+
+    def exists(self, path=None):
+        """True when ``path`` (default: the control root) exists in the control store."""
+        path = path or self.root
+        with zk_call(path, 'reading'):
+            return self.client.exists(path) is not None
+
     def describe_task(self, name):
         """Everything about one task for reports: spec, status, leader, contenders, cutover, saved ACL count."""
         spec = self.get_task(name)

@@ -51,7 +51,6 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
 from ansible_collections.zookeeper.migration.plugins.module_utils import _client
 from ansible_collections.zookeeper.migration.plugins.module_utils import _control
 from ansible_collections.zookeeper.migration.plugins.module_utils import _credentials
-from ansible_collections.zookeeper.migration.plugins.module_utils import _election
 from ansible_collections.zookeeper.migration.plugins.module_utils import _records
 from ansible_collections.zookeeper.migration.plugins.module_utils import _registration
 from ansible_collections.zookeeper.migration.plugins.module_utils import _sync
@@ -95,11 +94,11 @@ CONFIG_DEFAULTS = {
     'credentials_file': None,
     'metrics_address': '127.0.0.1:9464',
     'log_level': 'INFO',
-    'full_reconcile_interval': 300.0,
-    'status_interval': 2.0,
-    'checkpoint_interval': 1.0,
-    'batch_size': 500,
-    'max_request_bytes': _client.DEFAULT_MAX_REQUEST_BYTES,
+    'full_reconcile_interval': _sync.ENGINE_DEFAULTS['full_reconcile_interval'],
+    'status_interval': _sync.ENGINE_DEFAULTS['status_interval'],
+    'checkpoint_interval': _sync.ENGINE_DEFAULTS['checkpoint_interval'],
+    'batch_size': _sync.ENGINE_DEFAULTS['batch_size'],
+    'max_request_bytes': _sync.ENGINE_DEFAULTS['max_request_bytes'],
     'task_retry_delay': 5.0,
     # The sync journal (docs/daemon.md, "Failover"). Off only to measure its cost (tests/bench/bench_sync.py): without it a
     # new leader may revert writes synced since the last checkpoint.
@@ -1063,7 +1062,7 @@ def collect_status(store):
             status = {'phase': 'unknown', 'last_error': str(exc)}
         tasks.append({'name': name, 'source': spec['source'], 'destination': spec['destination'], 'mode': spec['mode'],
                       'state': spec['state'], 'paths': spec['paths'], 'leader': store.current_leader(name),
-                      'contenders': _election.contenders(store.client, store.root, name), 'status': status,
+                      'contenders': store.contenders(name), 'status': status,
                       'cutover': store.get_cutover(name)})
     return {'tasks': tasks, 'daemons': store.list_daemons()}
 

@@ -36,9 +36,10 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._client import
     connected,
 )
 from ansible_collections.zookeeper.migration.plugins.module_utils._control import ControlStore
+from ansible_collections.zookeeper.migration.plugins.module_utils._records import DEFAULT_ROOT
 from ansible_collections.zookeeper.migration.plugins.module_utils._credentials import Credential, validate_credentials_mapping
 
-DEFAULT_CONTROL_ROOT = '/zookeeper-migration'
+DEFAULT_CONTROL_ROOT = DEFAULT_ROOT
 DEFAULT_SESSION_TIMEOUT = 10.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 

@@ -61,9 +61,10 @@ except ImportError:
 
 # multiRead and the pipelined single reads (ACLs, servers without multiRead).
 from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol
+from ansible_collections.zookeeper.migration.plugins.module_utils import _records
 
 
-DEFAULT_CONTROL_ROOT = '/zookeeper-migration'
+DEFAULT_CONTROL_ROOT = _records.DEFAULT_ROOT
 # ZooKeeper's own subtree (quotas, config): never part of a migration.
 SYSTEM_ROOT = '/zookeeper'
 DATA_HASH_SIZE = 16

@@ -240,11 +240,23 @@ class _Side(object):
 # Engine
 # --------------------------------------------------------------------------
 
+#: The engine tunables the daemon's config sets, with their defaults (the one place they are written: the daemon's
+#: ``CONFIG_DEFAULTS`` and the role's argument spec are checked against it).
+ENGINE_DEFAULTS = {
+    'full_reconcile_interval': 300.0,   # seconds between full reconciles (0: only at start and after reconnects)
+    'status_interval': 2.0,             # seconds between task status writes
+    'checkpoint_interval': 1.0,         # seconds between baseline checkpoints
+    'batch_size': 500,                  # paths reconciled per batch (up to BACKLOG_BATCH_FACTOR x that while a backlog drains)
+    'max_request_bytes': DEFAULT_MAX_REQUEST_BYTES,
+}
+
+
 class EngineOptions(object):
     """Tunables of a running task (the daemon's config sets them)."""
 
-    def __init__(self, control_root=_records.DEFAULT_ROOT, full_reconcile_interval=300.0, status_interval=2.0,
-                 checkpoint_interval=1.0, batch_size=500, max_request_bytes=DEFAULT_MAX_REQUEST_BYTES, max_batch_bytes=None,
+    def __init__(self, control_root=_records.DEFAULT_ROOT, full_reconcile_interval=ENGINE_DEFAULTS['full_reconcile_interval'],
+                 status_interval=ENGINE_DEFAULTS['status_interval'], checkpoint_interval=ENGINE_DEFAULTS['checkpoint_interval'],
+                 batch_size=ENGINE_DEFAULTS['batch_size'], max_request_bytes=ENGINE_DEFAULTS['max_request_bytes'], max_batch_bytes=None,
                  rearm_timeout=5.0, retry_delay=0.5, error_retry_delay=5.0, journal=True):
         self.control_root = control_root
         # Off only to measure the journal's cost: a new leader then starts from the last checkpoint alone.

@@ -133,6 +133,48 @@ def cutover_phase(record):
     return CUTOVER_ENDED_BEFORE_COMPLETION
 
 
+def target_spec(name, current, desired, record, only=None, root=_records.DEFAULT_ROOT):
+    """The spec to store for task ``name``, given where its cutover stands; returns ``(spec, warnings)``.
+
+    ``current`` is the stored spec (or None), ``desired`` what the module asks
+    for (``desired_spec``), ``record`` the cutover record, ``only`` the fields
+    a pause or stop changes. While a cutover runs, nothing may change
+    (``ConfigError``). After a completed cutover only state changes that do
+    not restart syncing are applied; the rest is ignored with a warning. Else
+    the desired spec is merged in. The result is normalized.
+    """
+    phase = cutover_phase(record)
+    warnings = []
+    if phase == CUTOVER_RUNNING:
+        target = current
+        if _records.normalize_task_spec(merge_spec(current, desired, only=only), root=root) != current:
+            raise ConfigError('a cutover of task %s is in progress (cutover state %s): the task cannot be changed now. Finish it '
+                              '(zookeeper.migration.zk_cutover state=completed) or roll it back (state=rolled_back) first'
+                              % (name, record['state']))
+    elif phase in (CUTOVER_COMPLETED, CUTOVER_ROLLED_BACK_AFTER_COMPLETION):
+        target = _target_after_cutover(name, current, desired, phase, warnings)
+    else:
+        target = merge_spec(current, desired, only=only)
+    return _records.normalize_task_spec(target, root=root), warnings
+
+
+def _target_after_cutover(name, current, desired, phase, warnings):
+    """A task with a completed cutover: only state changes that do not restart syncing."""
+    wanted_state = desired['state']
+    allowed = ('stopped', 'paused') if phase == CUTOVER_COMPLETED else ('running', 'stopped', 'paused')
+    ignored = [field for field in MANAGED_FIELDS if field != 'state' and field in desired and current.get(field) != desired[field]]
+    if ignored:
+        warnings.append('task %s has a completed cutover: changes to %s are not applied (remove the task with state=absent '
+                        'force=true to start a new migration)' % (name, ', '.join(ignored)))
+    if wanted_state not in allowed:
+        if current['state'] != wanted_state:
+            warnings.append('task %s has a completed cutover: it is left %s, not set %s, so syncing does not restart (roll it back '
+                            'with zookeeper.migration.zk_cutover state=rolled_back, or remove it with state=absent force=true)'
+                            % (name, current['state'], wanted_state))
+        return current
+    return merge_spec(current, desired, only=('state',))
+
+
 def missing_source_paths(client, paths, cluster=None):
     """The task paths that do not exist on the source."""
     missing = []

@@ -172,7 +172,7 @@ def main():
     with module.engine_errors(**result):
         credentials = module.validated_credentials()
         with module.control_store('to read the migration state') as store:
-            exists = store.client.exists(store.root) is not None
+            exists = store.exists()
             result['control'] = {'root': store.root, 'exists': exists}
             if exists:
                 clusters = store.list_clusters()

@@ -477,24 +477,6 @@ def unregistered_clusters(store, spec):
     return ['the %s cluster %r' % (role, spec[role]) for role in ('source', 'destination') if store.get_cluster(spec[role]) is None]
 
 
-def target_after_cutover(module, current, desired, phase):
-    """The spec to store for a task with a completed cutover: only state changes that do not restart syncing."""
-    name = module.params['name']
-    wanted_state = desired['state']
-    allowed = ('stopped', 'paused') if phase == _task.CUTOVER_COMPLETED else ('running', 'stopped', 'paused')
-    ignored = [field for field in _task.MANAGED_FIELDS if field != 'state' and field in desired and current.get(field) != desired[field]]
-    if ignored:
-        module.warn('task %s has a completed cutover: changes to %s are not applied (remove the task with state=absent force=true '
-                    'to start a new migration)' % (name, ', '.join(ignored)))
-    if wanted_state not in allowed:
-        if current['state'] != wanted_state:
-            module.warn('task %s has a completed cutover: it is left %s, not set %s, so syncing does not restart (roll it back with '
-                        'zookeeper.migration.zk_cutover state=rolled_back, or remove it with state=absent force=true)'
-                        % (name, current['state'], wanted_state))
-        return current
-    return _task.merge_spec(current, desired, only=('state',))
-
-
 def run_plan(module, store, spec, result):
     """The preflight: snapshot and diff both sides with the daemons' identities; sets result['plan']."""
     credentials = module.credentials
@@ -562,17 +544,9 @@ def main():
                     ', '.join(desired_full['paths']))
                 module.exit_json(**result)
 
-            if phase == _task.CUTOVER_RUNNING:
-                target = current
-                if normalize_task_spec(_task.merge_spec(current, desired, only=only), root=store.root) != current:
-                    module.fail_json(msg='a cutover of task %s is in progress (cutover state %s): the task cannot be changed now. Finish it '
-                                         '(zookeeper.migration.zk_cutover state=completed) or roll it back (state=rolled_back) first'
-                                         % (name, record['state']), **result)
-            elif phase in (_task.CUTOVER_COMPLETED, _task.CUTOVER_ROLLED_BACK_AFTER_COMPLETION):
-                target = target_after_cutover(module, current, desired, phase)
-            else:
-                target = _task.merge_spec(current, desired, only=only)
-            target = normalize_task_spec(target, root=store.root)
+            target, warnings = _task.target_spec(name, current, desired, record, only=only, root=store.root)
+            for warning in warnings:
+                module.warn(warning)
 
             # placement rules (overlaps, same ensemble) checked by the store without writing
             outcome = store.put_task(target, dry_run=True)
@@ -594,7 +568,7 @@ def main():
                     result['changed'] = written.changed
                     result['task'] = written.after
                     after_zxid = _task.node_zxid(store, store.task_path(name))
-            if not module.check_mode and store.client.exists(store.task_path(name)) is not None:
+            if not module.check_mode and store.exists(store.task_path(name)):
                 if params['wait'] != 'none' and phase == _task.CUTOVER_COMPLETED:
                     module.warn('task %s has a completed cutover and does not sync: wait=%s skipped' % (name, params['wait']))
                     result['status'] = _task.read_status(store, name)[0]

@@ -431,7 +431,7 @@ def lookup(module, store, params):
 
 def registered_names(store):
     """'registered clusters: a, b; tasks: t' for messages about a name that is not registered."""
-    if store is None or store.client.exists(store.root) is None:
+    if store is None or not store.exists():
         return 'nothing is registered there yet'
     clusters = sorted(store.list_clusters())
     tasks = sorted(store.list_tasks())

@@ -41,6 +41,11 @@ def _load(role, *parts):
         return yaml.safe_load(handle)
 
 
+def _load_text(role, *parts):
+    with open(os.path.join(REPO_ROOT, 'roles', role, *parts)) as handle:
+        return handle.read()
+
+
 def _options(role):
     specs = _load(role, 'meta', 'argument_specs.yml')['argument_specs']
     return specs['main']['options']
@@ -110,3 +115,24 @@ def test_secret_options_are_no_log(role):
     secret = [name for name in options if re.search(r'(password|secret|credential|token)s?$', name)]
     assert secret, 'expected the credentials option to be found'
     assert [name for name in secret if options[name].get('no_log') is not True] == []
+
+
+def test_the_daemon_settings_the_role_documents_are_the_daemons():
+    """``sync_daemon_settings`` options are the daemon's config keys the role does not set itself, typed alike.
+
+    The daemon's defaults (``_daemon.CONFIG_DEFAULTS``, the engine's from ``_sync.ENGINE_DEFAULTS``) are the one place
+    they are written; a setting renamed or added there and not here (or the reverse) fails this test.
+    """
+    from ansible_collections.zookeeper.migration.plugins.module_utils import _daemon, _sync
+    options = _load('sync_daemon', 'meta', 'argument_specs.yml')['argument_specs']['main']['options']['sync_daemon_settings']['options']
+    template = _load_text('sync_daemon', 'templates', 'daemon.yml.j2')
+    set_by_role = set(key for key in _daemon.CONFIG_KEYS if "'%s':" % key in template)
+    assert set_by_role >= {'daemon_id', 'control', 'root', 'metrics_address', 'log_level'}
+    # sync_journal: off only to measure the journal's cost (tests/bench); the role never turns the journal off
+    assert set(options) == set(_daemon.CONFIG_KEYS) - set_by_role - {'sync_journal'}
+    for key, spec in options.items():
+        default = _daemon.CONFIG_DEFAULTS[key]
+        if default is not None:
+            assert isinstance(default, TYPES[spec['type']]), (key, spec['type'], default)
+    for key, value in _sync.ENGINE_DEFAULTS.items():
+        assert _daemon.CONFIG_DEFAULTS[key] == value, key
