@@ -83,7 +83,7 @@ def wheelhouse_for(host, repo_root, log=None):
     version, machine = probe.stdout.split()
     wheelhouse = os.path.join(hosts_harness.CACHE_DIR, 'wheelhouse')
     env = dict(os.environ, PYTHON=sys.executable, TARGET_PYTHON_VERSION=version, TARGET_PLATFORM='manylinux2014_%s' % machine)
-    result = subprocess.run([os.path.join(repo_root, 'tests', 'utils', 'build-wheelhouse.sh'), wheelhouse], env=env,
+    result = subprocess.run([os.path.join(repo_root, 'roles', 'sync_daemon', 'files', 'build-wheelhouse.sh'), wheelhouse], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
     if result.returncode != 0:
         raise RuntimeError('building the wheelhouse failed:\n%s' % result.stdout[-3000:])

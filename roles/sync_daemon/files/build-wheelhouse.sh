@@ -5,15 +5,21 @@
 # Build a wheelhouse of the sync daemon's Python dependencies
 # (requirements/daemon.txt) on the controller, for the sync_daemon role's
 # offline install (sync_daemon_wheelhouse_dir: the hosts then run
-# `pip install --no-index --find-links`). The test hosts install from it, so
-# `make test` exercises the offline install for real.
+# `pip install --no-index --find-links`). It ships with the collection and
+# runs from wherever the collection is: a clone, or an installed collection
+# (ansible-galaxy collection install); it finds requirements/daemon.txt
+# relative to itself. The test hosts install from it, so `make test`
+# exercises the offline install for real, and `make install-check` runs it
+# from an installed collection.
 #
-# Usage: build-wheelhouse.sh [OUTPUT_DIR] [REQUIREMENTS_FILE]
-#   OUTPUT_DIR         default: .cache/wheelhouse
-#   REQUIREMENTS_FILE  default: requirements/daemon.txt
+# Usage: build-wheelhouse.sh OUTPUT_DIR [REQUIREMENTS_FILE]
+#   OUTPUT_DIR         where the wheels go (created; replaced as a whole)
+#   REQUIREMENTS_FILE  default: the collection's requirements/daemon.txt
 # Environment:
-#   PYTHON                 the Python whose pip resolves the wheels
-#                          (default: .venv/bin/python, else python3)
+#   PYTHON                 the Python whose pip resolves the wheels (default:
+#                          the clone's .venv/bin/python when there is one,
+#                          else python3); any venv with pip does, e.g. the
+#                          one Ansible runs from
 #   TARGET_PYTHON_VERSION  build for the daemon hosts' Python instead of the
 #   TARGET_PLATFORM        controller's, e.g. 3.9 and manylinux2014_x86_64
 #                          (binary wheels only: pip download --only-binary).
@@ -24,18 +30,27 @@
 # checksum); the output directory only ever holds one complete build.
 set -euo pipefail
 
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-output=${1:-$repo_root/.cache/wheelhouse}
-requirements=${2:-$repo_root/requirements/daemon.txt}
+if [[ $# -lt 1 || $# -gt 2 || -z "$1" ]]; then
+    echo "usage: build-wheelhouse.sh OUTPUT_DIR [REQUIREMENTS_FILE]" >&2
+    exit 2
+fi
+# This file is roles/sync_daemon/files/build-wheelhouse.sh of the collection.
+collection_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+output=$1
+requirements=${2:-$collection_root/requirements/daemon.txt}
 python=${PYTHON:-}
 if [[ -z "$python" ]]; then
-    if [[ -x "$repo_root/.venv/bin/python" ]]; then python=$repo_root/.venv/bin/python; else python=python3; fi
+    if [[ -x "$collection_root/.venv/bin/python" ]]; then python=$collection_root/.venv/bin/python; else python=python3; fi
 fi
 target_version=${TARGET_PYTHON_VERSION:-}
 target_platform=${TARGET_PLATFORM:-}
 
 if [[ ! -f "$requirements" ]]; then
     echo "build-wheelhouse.sh: requirements file $requirements not found" >&2
+    exit 2
+fi
+if ! "$python" -m pip --version >/dev/null 2>&1; then
+    echo "build-wheelhouse.sh: $python has no pip; set PYTHON to a Python that has (e.g. the venv Ansible runs from)" >&2
     exit 2
 fi
 
