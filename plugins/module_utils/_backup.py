@@ -48,13 +48,12 @@ import base64
 import gzip
 import hashlib
 import json
-import os
-import tempfile
 import time
 import zlib
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError, ZkMigrationError
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import translate_error
+from ansible_collections.zookeeper.migration.plugins.module_utils._files import atomic_file
 from ansible_collections.zookeeper.migration.plugins.module_utils._diff import (
     has_sequential_suffix,
     is_redacted_acl,
@@ -138,52 +137,25 @@ def write_export(path, header, records, saved_acls=None):
     Atomically (temporary file in the same directory, fsync, rename), mode
     0600; the records are written as they come. Returns the node count.
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise ConfigError('cannot write the export %s: the directory %s does not exist' % (path, directory))
     digest = hashlib.sha256()
-    nodes = saved = 0
-    handle, temporary = tempfile.mkstemp(prefix='.zk-export-', dir=directory)
-    try:
-        os.fchmod(handle, 0o600)
-        with os.fdopen(handle, 'wb') as raw:
-            with gzip.GzipFile(fileobj=raw, mode='wb') as stream:
+    counts = {'nodes': 0, 'saved': 0}
+    with atomic_file(path, 'the export', binary=True, prefix='.zk-export-') as raw:
+        with gzip.GzipFile(fileobj=raw, mode='wb') as stream:
 
-                def put(record):
-                    line = _line(record)
-                    digest.update(line)
-                    stream.write(line)
+            def put(record):
+                line = _line(record)
+                digest.update(line)
+                stream.write(line)
 
-                put(header)
-                for record in records:
-                    put(record)
-                    nodes += 1
-                for saved_path in sorted(saved_acls or ()):
-                    put(encode_saved_acl(saved_path, saved_acls[saved_path]))
-                    saved += 1
-                stream.write(_line({'end': True, 'nodes': nodes, 'saved_acls': saved, 'sha256': digest.hexdigest()}))
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.rename(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    _fsync_directory(directory)
-    return nodes
-
-
-def _fsync_directory(directory):
-    try:
-        handle = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass    # some file systems refuse fsync on a directory; the rename itself is atomic
-    finally:
-        os.close(handle)
+            put(header)
+            for record in records:
+                put(record)
+                counts['nodes'] += 1
+            for saved_path in sorted(saved_acls or ()):
+                put(encode_saved_acl(saved_path, saved_acls[saved_path]))
+                counts['saved'] += 1
+            stream.write(_line({'end': True, 'nodes': counts['nodes'], 'saved_acls': counts['saved'], 'sha256': digest.hexdigest()}))
+    return counts['nodes']
 
 
 def _lines(path):

@@ -31,8 +31,6 @@ created or updated. ``Decommission.run``:
 """
 
 import json
-import os
-import tempfile
 import time
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import (
@@ -45,6 +43,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils import _record
 from ansible_collections.zookeeper.migration.plugins.module_utils import _registration
 from ansible_collections.zookeeper.migration.plugins.module_utils import _task
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import connected, translate_error
+from ansible_collections.zookeeper.migration.plugins.module_utils._files import atomic_file
 
 try:
     from kazoo import exceptions as kazoo_exceptions
@@ -78,21 +77,8 @@ def write_saved_acls(path, task, names, saved, now=time.time):
         'acls': dict((side, dict((node, [list(entry) for entry in acl]) for node, acl in sorted(saved.get(side, {}).items())))
                      for side in SIDES),
     }
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise ConfigError('saved_acls_export: the directory %s does not exist' % directory)
-    handle, temporary = tempfile.mkstemp(prefix='.saved-acls-', dir=directory)
-    try:
-        os.fchmod(handle, 0o600)
-        with os.fdopen(handle, 'w') as stream:
-            json.dump(document, stream, indent=1, sort_keys=True)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.rename(temporary, path)
-    except Exception:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    with atomic_file(path, 'saved_acls_export', prefix='.saved-acls-') as stream:
+        json.dump(document, stream, indent=1, sort_keys=True)
     return sum(len(acls) for acls in saved.values())
 
 

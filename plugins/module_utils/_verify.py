@@ -35,7 +35,6 @@ both sides, as is everything matching ``exclude``.
 import json
 import os
 import random
-import tempfile
 import time
 import traceback
 from collections import deque
@@ -45,6 +44,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
     NoNodeError,
     ZkMigrationError,
 )
+from ansible_collections.zookeeper.migration.plugins.module_utils._files import atomic_file
 from ansible_collections.zookeeper.migration.plugins.module_utils._diff import (
     COMPARE_ALL,
     DiffResult,
@@ -538,25 +538,9 @@ def write_report(path, report):
     ``ConfigError`` when the directory does not exist or cannot be written.
     """
     path = os.path.abspath(os.path.expanduser(path))
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        raise ConfigError('report: directory %s does not exist' % directory)
-    try:
-        handle, temp_path = tempfile.mkstemp(prefix='.zk-verify-', suffix='.json', dir=directory)
-    except OSError as exc:
-        raise ConfigError('report: cannot write in %s (%s)' % (directory, exc.strerror or exc))
-    try:
-        with os.fdopen(handle, 'w') as stream:
-            json.dump(report, stream, indent=2, sort_keys=True)
-            stream.write('\n')
-        os.chmod(temp_path, 0o644)
-        os.rename(temp_path, path)
-    except BaseException:
-        try:
-            os.unlink(temp_path)
-        except OSError:
-            pass
-        raise
+    with atomic_file(path, 'the report', mode=0o644, prefix='.zk-verify-') as stream:
+        json.dump(report, stream, indent=2, sort_keys=True)
+        stream.write('\n')
     return path
 
 

@@ -35,6 +35,7 @@ import re
 import tempfile
 
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError
+from ansible_collections.zookeeper.migration.plugins.module_utils._files import fsync_directory
 
 #: Paths listed per category in the HTML page (the JSON report has them all).
 MAX_PATHS = 1000
@@ -502,19 +503,6 @@ def render_html(result, now, limit=MAX_PATHS):
 # files
 # ----------------------------------------------------------------------------
 
-def _fsync_directory(directory):
-    try:
-        handle = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass    # some file systems refuse fsync on a directory
-    finally:
-        os.close(handle)
-
-
 def ensure_directory(directory):
     """Create ``directory`` (mode 0700) when missing; ``ConfigError`` when it cannot be or is not a directory."""
     if os.path.isdir(directory):
@@ -603,7 +591,7 @@ def write_report(directory, stem, result, now, limit=MAX_PATHS):
             if not _publish(html_path, page):
                 os.unlink(json_path)
                 continue
-            _fsync_directory(directory)
+            fsync_directory(directory)
             return {'html': html_path, 'json': json_path}
     except OSError as exc:
         raise ConfigError('report_dir: cannot write in %s (%s)' % (directory, exc.strerror or exc))
