@@ -6,9 +6,12 @@
 galaxy.yml, meta/runtime.yml, the requirements files and tests/config.yml
 each state part of one contract (what the collection is called, which
 ansible-core it supports, which modules the ``zk`` action group covers,
-which Python packages it needs). These tests catch them drifting apart.
+which Python packages it needs). These tests catch them drifting apart, and
+keep the unit tests mirroring plugins/ (one test file per module_utils file,
+unless it is listed as tested against real servers only).
 """
 
+import glob
 import importlib
 import os
 import re
@@ -181,3 +184,54 @@ def test_collection_imports_under_its_fqcn_from_this_checkout():
     """pytest, the modules and the daemon import the engine as ansible_collections.zookeeper.migration."""
     errors = importlib.import_module('ansible_collections.zookeeper.migration.plugins.module_utils._errors')
     assert os.path.realpath(errors.__file__).startswith(os.path.realpath(REPO_ROOT) + os.sep)
+
+
+# Unit tests mirror plugins/: tests/unit/plugins/module_utils/test_<name>.py tests plugins/module_utils/_<name>.py (and only
+# that), tests/unit/plugins/modules/test_<module>.py tests plugins/modules/<module>.py. A module whose behaviour needs a
+# real ZooKeeper has no unit test file: it is listed here with the reason and its integration tests.
+MODULE_UTILS_TESTED_BY_INTEGRATION_ONLY = {
+    '_control': 'the control store is compare-and-set writes, ACLs and chunked records on a real ensemble: '
+                'tests/integration/test_control.py',
+    '_sync_watch': 'the per-node watcher arms and re-arms watches on a real server (ZooKeeper 3.4 sources): '
+                   'tests/integration/test_sync_fallbacks.py',
+}
+# Unit test files of plugins/modules/ that cover every module rather than one.
+MODULE_TESTS_OF_ALL_MODULES = ('test_docs_argspec.py',)
+
+
+def python_names(relative_dir, pattern):
+    """Names (without .py) of the files of a repository directory that match ``pattern``."""
+    return sorted(os.path.basename(path)[:-3] for path in glob.glob(os.path.join(REPO_ROOT, relative_dir, pattern)))
+
+
+def test_every_module_util_has_its_unit_tests_or_is_listed_as_integration_only():
+    unit_tests = set(python_names('tests/unit/plugins/module_utils', 'test_*.py'))
+    missing = [name for name in python_names('plugins/module_utils', '_*.py')
+               if name != '__init__' and 'test' + name not in unit_tests and name not in MODULE_UTILS_TESTED_BY_INTEGRATION_ONLY]
+    assert not missing, (
+        'plugins/module_utils/%s.py: no tests/unit/plugins/module_utils/test_<name>.py. Write its unit tests, or (only when its '
+        'behaviour needs a real ZooKeeper) list it in MODULE_UTILS_TESTED_BY_INTEGRATION_ONLY with its tests/integration/ tests'
+        % '.py, '.join(missing))
+
+
+@pytest.mark.parametrize('name', sorted(MODULE_UTILS_TESTED_BY_INTEGRATION_ONLY))
+def test_an_integration_only_module_util_names_its_integration_tests(name):
+    assert os.path.isfile(os.path.join(REPO_ROOT, 'plugins', 'module_utils', name + '.py')), '%s.py no longer exists: drop its entry' % name
+    assert not os.path.isfile(os.path.join(REPO_ROOT, 'tests', 'unit', 'plugins', 'module_utils', 'test%s.py' % name)), (
+        '%s has unit tests now: drop it from MODULE_UTILS_TESTED_BY_INTEGRATION_ONLY' % name)
+    named = re.findall(r'tests/integration/test_\w+\.py', MODULE_UTILS_TESTED_BY_INTEGRATION_ONLY[name])
+    assert named, 'the entry of %s must name its tests/integration/test_*.py files' % name
+    for path in named:
+        assert os.path.isfile(os.path.join(REPO_ROOT, path)), '%s (named for %s) does not exist' % (path, name)
+
+
+def test_unit_test_files_mirror_the_plugin_files():
+    """test_<name>.py in tests/unit/plugins/module_utils/ tests _<name>.py; in tests/unit/plugins/modules/, the module <name>."""
+    module_utils = set(python_names('plugins/module_utils', '_*.py'))
+    strays = ['tests/unit/plugins/module_utils/%s.py' % test for test in python_names('tests/unit/plugins/module_utils', 'test_*.py')
+              if test[len('test'):] not in module_utils]
+    modules = set(python_names('plugins/modules', '*.py'))
+    strays += ['tests/unit/plugins/modules/%s.py' % test for test in python_names('tests/unit/plugins/modules', 'test_*.py')
+               if test[len('test_'):] not in modules and test + '.py' not in MODULE_TESTS_OF_ALL_MODULES]
+    assert not strays, ('%s: no plugin file of that name. Put each test in the file of the module (or module_utils file) whose '
+                        'behaviour it asserts; shared helpers go in tests/unit/plugins/module_utils/helpers.py' % ', '.join(strays))

@@ -790,3 +790,21 @@ def test_ensured_ancestors_inherit_too():
     apply_plan(client, plan)
     assert client.tree['/deep/a'].acl == list(APP_ACL) + [(31, 'auth', '')]
     assert client.tree['/deep/a/copy/n0'].acl == list(APP_ACL) + [(31, 'auth', '')]
+
+
+# --------------------------------------------------------------------------
+# Node type rules and ACL tuples
+# --------------------------------------------------------------------------
+
+def test_node_type_rules_first_match_wins():
+    rules = _apply.NodeTypeRules([{'pattern': '/a/locks/*', 'type': 'container'}, {'pattern': '/a/*', 'type': 'ttl', 'ttl_ms': 5000}])
+    assert rules.match('/a/locks/x') == ('container', None)
+    assert rules.match('/a/other') == ('ttl', 5000)
+    assert rules.match('/b') == ('persistent', None)
+
+
+def test_acl_tuple_accepts_kazoo_acls_and_tuples():
+    from kazoo.security import ACL, Id
+    assert _apply.acl_tuple([ACL(31, Id('world', 'anyone'))]) == ((31, 'world', 'anyone'),)
+    assert _apply.acl_tuple([(1, 'digest', 'u:h')]) == ((1, 'digest', 'u:h'),)
+    assert _apply.acl_tuple(None) is None

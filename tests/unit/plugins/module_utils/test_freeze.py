@@ -1,11 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, zookeeper.migration contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The pure parts of _freeze.py: the frozen ACL and the sign that applications share the migrator's identity."""
+"""The pure parts of _freeze.py: the frozen ACL, ACL conversions, and the sign that applications share the migrator's identity."""
 
 from hypothesis import given, strategies as st
 
 from ansible_collections.zookeeper.migration.plugins.module_utils import _freeze
+from ansible_collections.zookeeper.migration.plugins.module_utils._diff import acl_tuples
 
 MIGRATOR = (31, 'digest', 'migrator:m=')
 ENTRY = st.tuples(st.integers(min_value=1, max_value=31), st.sampled_from(['world', 'digest', 'sasl', 'ip']),
@@ -43,3 +44,17 @@ def test_another_writer_clears_the_sign(path, acl, ephemeral):
     if _freeze.shared_identity_paths([(path, acl, ephemeral)], (MIGRATOR,)):
         writers = set((scheme, ident) for perms, scheme, ident in acl if perms & 14)
         assert writers <= {('digest', 'migrator:m=')}
+
+
+def test_frozen_acl_keeps_read_and_adds_the_migrator_session():
+    original = ((31, 'world', 'anyone'), (7, 'digest', 'app:h='), (4, 'ip', '10.0.0.1'), (1, 'sasl', 'reader'))
+    assert _freeze.frozen_acl(original) == ((1, 'world', 'anyone'), (1, 'digest', 'app:h='), (1, 'sasl', 'reader'), (31, 'auth', ''))
+    # no entry can read: only the migrator keeps access
+    assert _freeze.frozen_acl(((6, 'world', 'anyone'),)) == ((31, 'auth', ''),)
+    # duplicates collapse
+    assert _freeze.frozen_acl(((3, 'world', 'anyone'), (1, 'world', 'anyone'))) == ((1, 'world', 'anyone'), (31, 'auth', ''))
+
+
+def test_acl_conversions_keep_the_order():
+    entries = ((1, 'world', 'anyone'), (31, 'digest', 'a:b='))
+    assert acl_tuples(_freeze.kazoo_acl(entries)) == entries

@@ -8,10 +8,12 @@ runs the same requests against real ZooKeeper 3.8 and 3.4 servers.
 """
 
 import collections
+import socket
 import struct
 import threading
 
 import pytest
+from kazoo import client as kazoo_client
 from kazoo import exceptions as ke
 from kazoo.protocol.serialization import (
     Create,
@@ -605,3 +607,96 @@ def test_take_reply_takes_only_a_whole_reply_to_the_expected_xid():
     reads.connection = _FakeConnection(object())                   # a reconnect: the buffer is stale
     reads.pos = 0
     assert reads.take_reply(5) is None
+
+
+# --------------------------------------------------------------------------
+# Buffered socket reads and inline watch events
+# --------------------------------------------------------------------------
+
+def _message(xid, body=b''):
+    payload = struct.pack('>iqi', xid, 7, 0) + body
+    return struct.pack('>i', len(payload)) + payload
+
+
+def _watch_event(path, kind=3):
+    raw = path.encode('utf-8')
+    return _message(-1, struct.pack('>iii', kind, 3, len(raw)) + raw)
+
+
+class _ChunkedSocket(object):
+    """A socket whose ``recv`` returns the given chunks one by one."""
+
+    def __init__(self, chunks):
+        self.chunks = list(chunks)
+
+    def pending(self):
+        return 1 if self.chunks else 0      # read without select()
+
+    def recv(self, _size):
+        return self.chunks.pop(0) if self.chunks else b''
+
+
+def _unstarted_client():
+    return kazoo_client.KazooClient(hosts='127.0.0.1:1')
+
+
+class TestBufferedReads(object):
+    def test_messages_split_across_chunks_are_served_whole(self):
+        client = _unstarted_client()
+        reads = _protocol.BufferedSocketReads.install(client)
+        assert reads is not None and _protocol.BufferedSocketReads.install(client) is reads
+        stream = _message(5, b'abc') + _message(6, b'defg')
+        client._connection._socket = _ChunkedSocket([stream[:3], stream[3:11], stream[11:]])
+        connection = client._connection
+        first_length = struct.unpack('>i', connection._read(4, 1.0))[0]
+        assert connection._read(first_length, 1.0) == stream[4:4 + first_length]
+        second_length = struct.unpack('>i', connection._read(4, 1.0))[0]
+        assert connection._read(second_length, 1.0)[-4:] == b'defg'
+
+    def test_a_complete_buffered_message_is_readable_without_the_socket(self):
+        client = _unstarted_client()
+        reads = _protocol.BufferedSocketReads.install(client)
+        left, right = socket.socketpair()
+        try:
+            client._connection._socket = left
+            right.sendall(_message(5) + _message(6))
+            client._connection._read(4, 1.0)
+            client._connection._read(16, 1.0)
+            # the second message sits in the buffer, the kernel has nothing left to read
+            readable, _w, _x = client.handler.select([left], [], [], 0)
+            assert left in readable and reads._complete_message()
+            client._connection._read(20, 1.0)
+            readable, _w, _x = client.handler.select([left], [], [], 0)
+            assert readable == []
+        finally:
+            left.close()
+            right.close()
+
+    def test_watch_events_are_taken_in_bulk_up_to_the_first_reply(self):
+        client = _unstarted_client()
+        posted = []
+        counters = {'watch_events': 0}
+        inline = _protocol.InlineWatchEvents(client, ['/task'], lambda path: not path.endswith('skip'), posted.append, counters)
+        assert inline.active
+        stream = (_watch_event('/task/a') + _watch_event('/task/skip') + _watch_event('/task/b') + _message(9, b'reply')
+                  + _watch_event('/task/c'))
+        client._connection._socket = _ChunkedSocket([stream])
+        connection = client._connection
+        length = struct.unpack('>i', connection._read(4, 1.0))[0]
+        body = connection._read(length, 1.0)
+        connection._read_watch_event(body, 16)
+        assert posted == ['/task/a', '/task/b'] and counters['watch_events'] == 3
+        # the reply and what follows it are left for kazoo's loop, in order
+        length = struct.unpack('>i', connection._read(4, 1.0))[0]
+        assert connection._read(length, 1.0).endswith(b'reply')
+
+    def test_events_outside_the_task_paths_go_down_the_usual_chain(self):
+        client = _unstarted_client()
+        passed = []
+        client._connection._read_watch_event = lambda buffer, offset: passed.append(buffer[offset + 12:])
+        posted = []
+        _protocol.InlineWatchEvents(client, ['/task'], lambda path: True, posted.append, {'watch_events': 0})
+        body = _watch_event('/other/x')[4:]
+        client._connection._socket = _ChunkedSocket([])
+        client._connection._read_watch_event(body, 16)
+        assert posted == [] and passed == [b'/other/x']

@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) 2026, zookeeper.migration contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pure parts of the module plumbing (_module.py) and of the modules: no ZooKeeper needed.
+"""The module plumbing (_module.py) without ZooKeeper: spec helpers, secrets never returned nor logged, one message per error class.
 
 Module runs here go through the real AnsibleModule argument handling
-(``patch_module_args``) and stop before any connection is made.
+(``patch_module_args``) and stop before any connection is made. The modules'
+own checks are in tests/unit/plugins/modules/test_zk_*.py.
 """
 
 import json
@@ -24,16 +25,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
 )
 from ansible_collections.zookeeper.migration.plugins.modules import zk_cluster, zk_sync_info, zk_verify
 
-SECRET = 'inline-s3cret-value'
-
-
-def run_module(module, args, capsys):
-    """Run ``module.main()`` with ``args``; returns (exit code, parsed JSON result)."""
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exited:
-            module.main()
-    out = capsys.readouterr().out
-    return exited.value.code, json.loads(out)
+from tests.unit.plugins.module_utils.helpers import SECRET, run_module
 
 
 # -- spec helpers ------------------------------------------------------------
@@ -202,127 +194,3 @@ def test_bad_credentials_are_reported_without_the_secret(capsys):
     assert result['msg'].startswith('Invalid configuration: ')
     assert "credential 'c'" in result['msg']
     assert SECRET not in json.dumps(result)
-
-
-# -- zk_cluster ------------------------------------------------------------------
-
-def _cluster_params(**overrides):
-    params = {'name': 'legacy', 'hosts': ['127.0.0.1:2181'], 'chroot': None, 'session_timeout': 10.0, 'connect_timeout': 10.0,
-              'description': None, 'auth': None, 'tls': None}
-    params.update(overrides)
-    return params
-
-
-def test_registration_record_holds_no_secret():
-    params = _cluster_params(auth={'scheme': 'digest', 'username': 'super', 'password': SECRET, 'credential': 'legacy-super'},
-                             tls={'enabled': None, 'ca_file': '/ca.pem', 'cert_file': None, 'key_file': None, 'key_password': None,
-                                  'credential': None, 'verify': True})
-    record = zk_cluster.registration_record(params)
-    assert SECRET not in json.dumps(record)
-    assert record['auth'] == {'scheme': 'digest', 'username': 'super', 'credential': 'legacy-super'}
-    assert record['tls']['enabled'] is True and record['tls']['ca_file'] == '/ca.pem'
-
-
-def test_registration_record_refuses_a_password_without_credential_name():
-    params = _cluster_params(auth={'scheme': 'digest', 'username': 'super', 'password': SECRET, 'credential': None})
-    with pytest.raises(ConfigError) as error:
-        zk_cluster.registration_record(params)
-    assert 'auth.credential' in str(error.value)
-    assert SECRET not in str(error.value)
-
-
-def test_registration_record_defaults_to_no_auth():
-    record = zk_cluster.registration_record(_cluster_params())
-    assert record['auth']['scheme'] == 'none'
-    assert record['tls']['enabled'] is False
-
-
-def test_zk_cluster_needs_hosts_when_present(capsys):
-    code, result = run_module(zk_cluster, {'name': 'x', 'control': {'hosts': ['127.0.0.1:1']}}, capsys)
-    assert code == 1
-    assert 'hosts' in result['msg']
-
-
-def test_zk_cluster_refuses_a_negative_summary_depth(capsys):
-    code, result = run_module(zk_cluster, {'name': 'x', 'hosts': ['127.0.0.1:1'], 'summarize': -1,
-                                           'control': {'hosts': ['127.0.0.1:1']}}, capsys)
-    assert code == 1
-    assert 'summarize' in result['msg']
-
-
-def test_zk_cluster_refuses_a_bad_name_before_connecting(capsys):
-    code, result = run_module(zk_cluster, {'name': 'no/slashes', 'hosts': ['127.0.0.1:1'], 'check_connectivity': False,
-                                           'control': {'hosts': ['127.0.0.1:1'], 'connect_timeout': 0.5}}, capsys)
-    assert code == 1
-    assert result['msg'].startswith('Invalid configuration: ')
-    assert 'no/slashes' in result['msg']
-
-
-# -- zk_verify -------------------------------------------------------------------
-
-def test_zk_verify_needs_clusters_or_a_task(capsys):
-    code, result = run_module(zk_verify, {'paths': ['/a']}, capsys)
-    assert code == 1
-    assert 'task' in result['msg'] and 'source' in result['msg']
-
-
-def test_zk_verify_refuses_a_task_with_clusters(capsys):
-    code, result = run_module(zk_verify, {'task': 't', 'source': 'a', 'destination': 'b'}, capsys)
-    assert code == 1
-    assert 'mutually exclusive' in result['msg']
-
-
-def test_zk_verify_refuses_an_unknown_compare_aspect(capsys):
-    code, result = run_module(zk_verify, {'source': 'a', 'destination': 'b', 'compare': ['data', 'mtime']}, capsys)
-    assert code == 1
-    assert 'compare' in result['msg']
-
-
-def test_zk_verify_with_names_needs_a_control_store(capsys):
-    code, result = run_module(zk_verify, {'source': 'a', 'destination': {'hosts': ['127.0.0.1:1']}}, capsys)
-    assert code == 1
-    assert 'control option is required' in result['msg']
-
-
-def test_zk_verify_refuses_a_source_of_the_wrong_type(capsys):
-    code, result = run_module(zk_verify, {'source': ['a'], 'destination': 'b'}, capsys)
-    assert code == 1
-    assert 'registered cluster name or a dict' in result['msg']
-
-
-def test_describe_differences_names_counts_and_first_paths():
-    result = {'counts': {'source_nodes': 5, 'destination_nodes': 4, 'missing': 2, 'extra': 0, 'data_mismatch': 1,
-                         'ephemeral_skipped': 3, 'spot_check_mismatch': 1},
-              'differences': {'missing': ['/a', '/b'], 'data_mismatch': ['/c'], 'spot_check': ['/d']}}
-    text = zk_verify.describe_differences(result)
-    assert text == '2 missing (first: /a), 1 data_mismatch (first: /c), 1 spot_check_mismatch (first: /d)'
-
-
-def test_add_unreadable_counts_per_subtree_and_drops_suggestions():
-    summary = {
-        'depth': 1, 'truncated': False,
-        'total': {'persistent': 4, 'ephemeral': 0, 'bytes': 9},
-        'subtrees': [{'path': '/config', 'persistent': 3, 'ephemeral': 0, 'bytes': 9, 'ephemeral_share': 0.0, 'kind': 'persistent'},
-                     {'path': '/services', 'persistent': 1, 'ephemeral': 0, 'bytes': 0, 'ephemeral_share': 0.0, 'kind': 'persistent'}],
-        # a suggestion whose subtree entry was cut (truncated list) must not break the filter
-        'suggested_paths': ['/config', '/services', '/cut'],
-    }
-    out = zk_cluster.add_unreadable(summary, ['/locked', '/config/private', '/config/other/deep', '/cut/x'])
-    subtrees = dict((entry['path'], entry) for entry in out['subtrees'])
-    assert subtrees['/config']['unreadable'] == 2 and subtrees['/config']['kind'] == 'persistent'
-    assert subtrees['/services']['unreadable'] == 0
-    assert subtrees['/locked'] == {'path': '/locked', 'persistent': 0, 'ephemeral': 0, 'bytes': 0, 'ephemeral_share': 0.0,
-                                   'kind': 'unreadable', 'unreadable': 1}
-    assert [entry['path'] for entry in out['subtrees']] == ['/config', '/cut', '/locked', '/services']
-    assert out['suggested_paths'] == ['/services']
-    assert out['total']['unreadable'] == 4
-    assert out['unreadable_paths'] == ['/config/other/deep', '/config/private', '/cut/x', '/locked']
-
-
-def test_add_unreadable_without_unreadable_znodes_changes_only_the_shape():
-    summary = {'depth': 2, 'truncated': False, 'total': {'persistent': 1, 'ephemeral': 0, 'bytes': 0},
-               'subtrees': [{'path': '/a/b', 'persistent': 1, 'ephemeral': 0, 'bytes': 0, 'ephemeral_share': 0.0, 'kind': 'persistent'}],
-               'suggested_paths': ['/a/b']}
-    out = zk_cluster.add_unreadable(summary, [])
-    assert out['subtrees'][0]['unreadable'] == 0 and out['suggested_paths'] == ['/a/b']
-    assert out['unreadable_paths'] == [] and out['total']['unreadable'] == 0
