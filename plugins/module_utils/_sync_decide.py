@@ -5,7 +5,7 @@
 
 This is a private module of the zookeeper.migration collection; it may change
 without notice. The engine (``_sync.py``) reads both sides, calls these
-functions, and writes what they return; ``tests/unit/.../test_sync_model.py``
+functions, and writes what they return; ``tests/unit/.../test_sync_decide.py``
 drives them against two in-memory trees with random writes and leader
 changes (Hypothesis, stateful).
 

@@ -132,6 +132,8 @@ def decode_entry(data, side):
     """The ``JournalRecord``\\ s of one entry's data; ``SchemaError`` when it is not a journal entry."""
     try:
         body = json.loads(zlib.decompress(data).decode('utf-8'))
+        if not isinstance(body, dict):
+            raise TypeError('a %s, not an object' % type(body).__name__)
         if body.get('v') != _FORMAT:
             raise SchemaError('sync journal entry of an unknown format %r (written by a newer version?)' % (body.get('v'),))
         order = (int(body['e']), int(body['n']))
