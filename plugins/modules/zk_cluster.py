@@ -263,17 +263,10 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._module import
     cluster_spec_from_options,
 )
 from ansible_collections.zookeeper.migration.plugins.module_utils._registration import cluster_spec
-from ansible_collections.zookeeper.migration.plugins.module_utils._client import (
-    ClusterSpec,
-    connected,
-    member_status,
-    probe_capabilities,
-    prove_identity,
-)
+from ansible_collections.zookeeper.migration.plugins.module_utils._client import ClusterSpec
+from ansible_collections.zookeeper.migration.plugins.module_utils._inspect import inspect_cluster
 from ansible_collections.zookeeper.migration.plugins.module_utils._records import normalize_cluster
 from ansible_collections.zookeeper.migration.plugins.module_utils._errors import ConfigError
-from ansible_collections.zookeeper.migration.plugins.module_utils._snapshot import take_snapshot
-from ansible_collections.zookeeper.migration.plugins.module_utils._verify import MAX_SUMMARY_SUBTREES, summarize_snapshot
 
 
 def registration_record(params):
@@ -328,75 +321,6 @@ def connection_spec(params, record, credentials):
     if spec.get('tls') and spec['tls'].get('key_password'):
         spec['tls'].pop('credential', None)
     return ClusterSpec.from_dict(spec, credentials=credentials)
-
-
-def add_unreadable(summary, unreadable):
-    """Account in ``summary`` for the znodes the walk was not allowed to read (their subtrees unknown).
-
-    Each subtree gets an ``unreadable`` count; one whose top could not be
-    read at all appears with kind ``unreadable``. A subtree with unreadable
-    parts is not suggested: a sync task on it would be refused (the
-    migration identity must read everything it copies).
-    """
-    depth = summary['depth']
-    groups = dict((entry['path'], entry) for entry in summary['subtrees'])
-    for entry in groups.values():
-        entry['unreadable'] = 0
-    partly_unreadable = set()
-    for path in unreadable:
-        key = '/' + '/'.join(path.split('/', depth + 1)[1:depth + 1])   # grouped as summarize_snapshot does
-        partly_unreadable.add(key)
-        entry = groups.get(key)
-        if entry is None:
-            entry = groups[key] = {'path': key, 'persistent': 0, 'ephemeral': 0, 'bytes': 0, 'ephemeral_share': 0.0,
-                                   'kind': 'unreadable', 'unreadable': 0}
-        entry['unreadable'] += 1
-    subtrees = [groups[key] for key in sorted(groups)]
-    summary['truncated'] = summary['truncated'] or len(subtrees) > MAX_SUMMARY_SUBTREES
-    summary['subtrees'] = subtrees[:MAX_SUMMARY_SUBTREES]
-    summary['suggested_paths'] = [path for path in summary['suggested_paths'] if path not in partly_unreadable]
-    summary['total']['unreadable'] = len(unreadable)
-    summary['unreadable_paths'] = sorted(unreadable)[:MAX_SUMMARY_SUBTREES]
-    return summary
-
-
-def inspect_cluster(spec, summarize, control_root, prove=True):
-    """Connect, prove the digest password (``prove``), read the members' modes and capabilities, and summarize the tree when asked."""
-    with connected(spec) as client:
-        identity = prove_identity(client, spec) if prove else None
-        capabilities = probe_capabilities(client)
-        summary = None
-        if summarize:
-            unreadable = []
-            snapshot = take_snapshot(client, ['/'], with_acl=False, keep_data=False, control_root=control_root, cluster=spec.name,
-                                     unreadable=unreadable)
-            summary = add_unreadable(summarize_snapshot(snapshot, summarize), unreadable)
-    # as patient as the connection itself: a loaded member may take a while to answer srvr
-    statuses = member_status(spec, timeout=spec.connect_timeout)
-    members = {}
-    unreachable = {}
-    versions = set()
-    for address in spec.hosts:
-        status = statuses.get(address, {})
-        members[address] = {'mode': status.get('mode'), 'version': status.get('version'), 'error': status.get('error')}
-        if status.get('version'):
-            versions.add(status['version'])
-        if not status.get('mode') and status.get('error') and 'whitelist' not in status['error']:
-            unreachable[address] = status['error']
-    server_version = capabilities.server_version or (sorted(versions)[-1] if versions else None)
-    info = {
-        'name': spec.name,
-        'hosts': list(spec.hosts),
-        'chroot': spec.chroot,
-        'server_version': server_version,
-        'server_versions': sorted(versions),
-        'members': members,
-        'unreachable': unreachable,
-        'capabilities': {'multi_read': capabilities.multi_read, 'persistent_watches': capabilities.persistent_watches},
-    }
-    if identity is not None:
-        info['identity'] = identity
-    return info, summary
 
 
 def argument_spec():

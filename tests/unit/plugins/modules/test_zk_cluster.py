@@ -66,33 +66,3 @@ def test_zk_cluster_refuses_a_bad_name_before_connecting(capsys):
     assert code == 1
     assert result['msg'].startswith('Invalid configuration: ')
     assert 'no/slashes' in result['msg']
-
-
-def test_add_unreadable_counts_per_subtree_and_drops_suggestions():
-    summary = {
-        'depth': 1, 'truncated': False,
-        'total': {'persistent': 4, 'ephemeral': 0, 'bytes': 9},
-        'subtrees': [{'path': '/config', 'persistent': 3, 'ephemeral': 0, 'bytes': 9, 'ephemeral_share': 0.0, 'kind': 'persistent'},
-                     {'path': '/services', 'persistent': 1, 'ephemeral': 0, 'bytes': 0, 'ephemeral_share': 0.0, 'kind': 'persistent'}],
-        # a suggestion whose subtree entry was cut (truncated list) must not break the filter
-        'suggested_paths': ['/config', '/services', '/cut'],
-    }
-    out = zk_cluster.add_unreadable(summary, ['/locked', '/config/private', '/config/other/deep', '/cut/x'])
-    subtrees = dict((entry['path'], entry) for entry in out['subtrees'])
-    assert subtrees['/config']['unreadable'] == 2 and subtrees['/config']['kind'] == 'persistent'
-    assert subtrees['/services']['unreadable'] == 0
-    assert subtrees['/locked'] == {'path': '/locked', 'persistent': 0, 'ephemeral': 0, 'bytes': 0, 'ephemeral_share': 0.0,
-                                   'kind': 'unreadable', 'unreadable': 1}
-    assert [entry['path'] for entry in out['subtrees']] == ['/config', '/cut', '/locked', '/services']
-    assert out['suggested_paths'] == ['/services']
-    assert out['total']['unreadable'] == 4
-    assert out['unreadable_paths'] == ['/config/other/deep', '/config/private', '/cut/x', '/locked']
-
-
-def test_add_unreadable_without_unreadable_znodes_changes_only_the_shape():
-    summary = {'depth': 2, 'truncated': False, 'total': {'persistent': 1, 'ephemeral': 0, 'bytes': 0},
-               'subtrees': [{'path': '/a/b', 'persistent': 1, 'ephemeral': 0, 'bytes': 0, 'ephemeral_share': 0.0, 'kind': 'persistent'}],
-               'suggested_paths': ['/a/b']}
-    out = zk_cluster.add_unreadable(summary, [])
-    assert out['subtrees'][0]['unreadable'] == 0 and out['suggested_paths'] == ['/a/b']
-    assert out['unreadable_paths'] == [] and out['total']['unreadable'] == 0
