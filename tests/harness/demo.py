@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """`make demo`: a whole migration on this machine, through playbooks/migrate.yml.
 
-    demo.py run     source (3 nodes, sample data, live ephemerals) and destination
+    demo.py run [--zk-version 3.8|3.9]
+                    source (3 nodes, sample data, live ephemerals) and destination
                     (3 nodes) ZooKeeper ensembles with digest auth, two systemd
                     hosts for the sync daemons, an inventory under .cache/demo,
                     then migrate.yml through verify and cutover; prints the
@@ -47,11 +48,11 @@ def _super_client(hosts):
     return client
 
 
-def run():
-    source, created = zkcli.up(CLUSTERS[0], size=3, digest_auth=True, quiet=True)
-    destination, _created = zkcli.up(CLUSTERS[1], size=3, digest_auth=True, quiet=True)
-    log('source      (ZooKeeper 3.8, 3 nodes, digest auth): %s' % source['plain_hosts'])
-    log('destination (ZooKeeper 3.8, 3 nodes, digest auth): %s' % destination['plain_hosts'])
+def run(version='3.8'):
+    source, created = zkcli.up(CLUSTERS[0], size=3, version=version, digest_auth=True, quiet=True)
+    destination, _created = zkcli.up(CLUSTERS[1], size=3, version=version, digest_auth=True, quiet=True)
+    log('source      (ZooKeeper %s, 3 nodes, digest auth): %s' % (version, source['plain_hosts']))
+    log('destination (ZooKeeper %s, 3 nodes, digest auth): %s' % (version, destination['plain_hosts']))
     client = _super_client(source['plain_hosts'])
     # a live client's service registrations: ephemerals, which a migration never copies
     holder = _super_client(source['plain_hosts'])
@@ -118,8 +119,10 @@ def down():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('command', choices=['run', 'down'])
+    parser.add_argument('--zk-version', choices=['3.8', '3.9'], default='3.8',
+                        help='ZooKeeper version of both ensembles (3.9: Debian trixie\'s 3.9.3, fetched on first use)')
     args = parser.parse_args(argv)
-    return run() if args.command == 'run' else down()
+    return run(args.zk_version) if args.command == 'run' else down()
 
 
 if __name__ == '__main__':

@@ -50,6 +50,10 @@ def _cluster_up(entry):
 def up(name, size=1, version='3.8', digest_auth=False, tls=False, quiet=False):
     """Start a detached cluster (or report the running one) and record it in the state file."""
     state = _load_state()
+    if name in state and _cluster_up(state[name]) and state[name].get('version', '3.8') != version:
+        # another version asked for: the running one goes (its data with it)
+        down(name, quiet=True)
+        state = _load_state()
     if name in state and _cluster_up(state[name]):
         if not quiet:
             print('%s already running: %s' % (name, state[name]['hosts']))
