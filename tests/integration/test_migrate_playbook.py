@@ -188,9 +188,6 @@ def test_migrate_and_rollback_playbooks_end_to_end(zk_cluster_factory, zk_client
         assert lonely.rc != 0, lonely.output()
         assert 'only 1 sync daemon host(s) were deployed (%s of' % hosts[0].name in lonely.output(), lonely.output()
         assert 'Create or update the sync task' not in lonely.tasks(), lonely.output()
-        # one host at a time (the default): the unreachable host ends the run where it is met
-        stopped = run_playbook(MIGRATE, inventory=ghost_inventory, timeout=600)
-        assert stopped.rc != 0 and 'Register the source cluster' not in stopped.tasks(), stopped.output()
         assert store.get_task(TASK)['state'] == 'paused' and all(service_state(host) == 'active' for host in hosts)
 
         source_paths = sorted(persistent_tree(src, '/app'))
