@@ -63,6 +63,8 @@ help:
 	@echo '  make integration integration tests (real ZooKeeper)'
 	@echo '  make pytest      unit and integration tests in one run'
 	@echo '  make build       build the collection tarball into build/ and check its contents'
+	@echo '  make install-check  install the built tarball as a user would (clean venv, oldest ansible-core) and run a playbook with it'
+	@echo '  make matrix      sanity and unit tests with each supported ansible-core ($(ANSIBLE_CORE_VERSIONS))'
 	@echo '  make bench       benchmarks (not part of make test)'
 	@echo '  make chaos       $(CHAOS_RUNS) chaos runs of $(CHAOS_DURATION)s each (faults + writers + ledger; a short one is in make test)'
 	@echo '  make demo-down   remove the demo clusters and hosts'
@@ -129,7 +131,8 @@ test:
 ansible-test-pip-bootstrap: venv
 	@$(VENV_BIN)/python tests/utils/install-pip-bootstrap.py tests/utils/get_pip_offline.py
 
-sanity: deps ansible-test-pip-bootstrap
+# The copy of the tree ansible-test runs in (make sanity, make matrix).
+define copy_for_sanity
 	tests/utils/copy-collection.sh $(CURDIR) $(SANITY_DIR)
 	@# ansible-test walks up to the nearest .git to list files; this checkout's
 	@# .git ignores build/ and would hide the copy. A repository of its own
@@ -137,6 +140,10 @@ sanity: deps ansible-test-pip-bootstrap
 	@# its own output, which must never be linted.
 	git -C $(SANITY_DIR) init -q
 	echo 'tests/output/' >> $(SANITY_DIR)/.git/info/exclude
+endef
+
+sanity: deps ansible-test-pip-bootstrap
+	$(copy_for_sanity)
 	cd $(SANITY_DIR) && $(VENV_BIN)/ansible-test sanity --venv --python $(SANITY_PYTHON) $(SANITY_ARGS)
 
 lint: deps observability-check
@@ -202,6 +209,80 @@ demo: deps
 # share the same state files.
 demo-down: venv collection-path
 	$(VENV_ENV) $(COLLECTION_ENV) $(VENV_BIN)/python tests/harness/demo.py down
+
+# ---------------------------------------------------------------- install-check, matrix
+
+.PHONY: install-check matrix matrix-version
+# The oldest ansible-core meta/runtime.yml supports (requires_ansible: '>=2.16.0' gives 2.16).
+ANSIBLE_CORE_OLDEST := $(shell sed -nE "s/^requires_ansible: *['\"]?>=([0-9]+\.[0-9]+).*/\1/p" meta/runtime.yml)
+INSTALL_CHECK_ANSIBLE_CORE ?= ansible-core==$(ANSIBLE_CORE_OLDEST).*
+
+# The built tarball installed as a user installs it (docs/install.md): a clean
+# venv under .cache/install-check with the oldest supported ansible-core, the
+# collection in a scratch collections path (no link to this checkout), the
+# requirements file it ships, then tests/install/smoke.yml against a real
+# ZooKeeper server. tests/install/install-check.sh says what is checked.
+install-check: build
+	ANSIBLE_CORE_SPEC='$(INSTALL_CHECK_ANSIBLE_CORE)' INSTALL_CHECK_DIR=$(CACHE)/install-check PYTHON=$(PYTHON) \
+		HARNESS_PYTHON=$(VENV_BIN)/python tests/install/install-check.sh $$(ls $(BUILD)/zookeeper-migration-*.tar.gz)
+
+# Every supported ansible-core (meta/runtime.yml: 2.16 and newer): for each,
+# a venv under .cache/matrix/<version> with that ansible-core and what the
+# unit tests need, then that version's `ansible-test sanity` (on the copy
+# make sanity makes, no ignore files) and the unit tests. `make test` covers
+# the newest through .venv. Runs every version, then fails if any failed.
+ANSIBLE_CORE_VERSIONS ?= 2.16 2.17 2.18 2.19
+MATRIX_DIR := $(CACHE)/matrix
+MATRIX_VERSION ?=
+MATRIX_VENV := $(MATRIX_DIR)/$(MATRIX_VERSION)/venv
+# The unit tests' own tools, with the bounds requirements/test.txt gives them.
+MATRIX_TEST_TOOLS := pytest pytest-timeout hypothesis
+space := $(subst ,, )
+ifneq ($(filter matrix-version,$(MAKECMDGOALS)),)
+ifeq ($(MATRIX_VERSION),)
+$(error matrix-version: set MATRIX_VERSION, e.g. make matrix-version MATRIX_VERSION=2.16)
+endif
+endif
+
+matrix: apt-packages collection-path
+	@failed=(); summary=(); started_all=$$(date +%s); \
+	for version in $(ANSIBLE_CORE_VERSIONS); do \
+		echo; echo "==================== matrix: ansible-core $$version ===================="; \
+		started=$$(date +%s); \
+		if $(MAKE) --no-print-directory matrix-version MATRIX_VERSION=$$version; then result=passed; else result=FAILED; failed+=("$$version"); fi; \
+		summary+=("$$(printf '  ansible-core %-6s %-7s %6s s' "$$version" "$$result" "$$(( $$(date +%s) - started ))")"); \
+	done; \
+	echo; echo "==================== matrix: ansible-core versions ===================="; \
+	printf '%s\n' "$${summary[@]}"; \
+	printf '  %-27s %6s s\n' total "$$(( $$(date +%s) - started_all ))"; \
+	if (( $${#failed[@]} )); then echo "matrix: FAILED for ansible-core $${failed[*]}"; exit 1; fi; \
+	echo "matrix: passed for ansible-core $(ANSIBLE_CORE_VERSIONS)"
+
+# One version of the matrix: make matrix-version MATRIX_VERSION=2.16
+matrix-version: $(MATRIX_DIR)/$(MATRIX_VERSION)/installed collection-path
+	@$(MATRIX_VENV)/bin/python tests/utils/install-pip-bootstrap.py tests/utils/get_pip_offline.py
+	$(copy_for_sanity)
+	@$(MATRIX_VENV)/bin/ansible-test --version
+	@started=$$(date +%s); \
+	(cd $(SANITY_DIR) && $(MATRIX_VENV)/bin/ansible-test sanity --venv --python $(SANITY_PYTHON) $(SANITY_ARGS)); \
+	echo "matrix: ansible-core $(MATRIX_VERSION): sanity passed in $$(( $$(date +%s) - started )) s"
+	@started=$$(date +%s); \
+	PATH=$(MATRIX_VENV)/bin:$$PATH $(COLLECTION_ENV) $(MATRIX_VENV)/bin/pytest -m 'not bench' tests/unit; \
+	echo "matrix: ansible-core $(MATRIX_VERSION): unit tests passed in $$(( $$(date +%s) - started )) s"
+
+# The venv of one version: ansible-core <version>.* within requirements/controller.txt's range,
+# requirements/daemon.txt (kazoo, prometheus-client, PyYAML) and the test tools. Re-installed
+# when a requirements file changes.
+$(MATRIX_DIR)/%/installed: $(REQUIREMENTS) | apt-packages
+	@echo "matrix: venv for ansible-core $* ($(MATRIX_DIR)/$*/venv)"
+	@[[ -x $(MATRIX_DIR)/$*/venv/bin/python ]] || $(PYTHON) -m venv $(MATRIX_DIR)/$*/venv
+	@{ echo '-r $(CURDIR)/requirements/controller.txt'; echo '-r $(CURDIR)/requirements/daemon.txt'; \
+	   grep -E '^($(subst $(space),|,$(MATRIX_TEST_TOOLS)))[<>=~ ]' requirements/test.txt; } > $(MATRIX_DIR)/$*/requirements.txt
+	@echo 'ansible-core==$*.*' > $(MATRIX_DIR)/$*/constraints.txt
+	$(MATRIX_DIR)/$*/venv/bin/python -m pip install --disable-pip-version-check -q \
+		-r $(MATRIX_DIR)/$*/requirements.txt -c $(MATRIX_DIR)/$*/constraints.txt
+	@$(MATRIX_DIR)/$*/venv/bin/python -c 'import ansible; print("matrix: ansible-core", ansible.__version__)'
+	@touch $@
 
 # ---------------------------------------------------------------- cleaning
 

@@ -70,7 +70,7 @@ def trees(zk_source, zk_dest, zk_client_factory, zk_path):
     destination.create(dirty + '/extra-node', b'left over')                       # extra
     destination.set(dirty + '/config/key-02', b'changed on the destination')      # data
     destination.set_acls(dirty + '/config/key-04', READ_ACL_UNSAFE)               # acl
-    destination.delete(dirty + '/config/key-07')                                  # type: ephemeral on the destination
+    destination.delete(dirty + '/config/key-07')                                  # node type: ephemeral on the destination
     destination_holder.create(dirty + '/config/key-07', source.get(dirty + '/config/key-07')[0], ephemeral=True)
     # counter behind: the source's queue counter moves on; the destination gets the new item
     # by its exact name, so its counter lags behind.

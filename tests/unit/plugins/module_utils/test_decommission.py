@@ -64,7 +64,7 @@ def test_saved_acls_round_trip_through_an_owner_only_file(tmp_path):
     with open(path) as stream:
         document = json.load(stream)
     assert (document['task'], document['saved_at'], document['clusters']) == ('t1', 1234.5, {'source': 'legacy', 'destination': 'new'})
-    assert [name for name in os.listdir(str(tmp_path))] == ['saved.json']     # no temporary file left
+    assert os.listdir(str(tmp_path)) == ['saved.json']     # no temporary file left
 
 
 def test_a_side_without_saved_acls_reads_back_empty(tmp_path):

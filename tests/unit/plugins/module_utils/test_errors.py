@@ -66,13 +66,12 @@ def test_the_message_names_the_path_and_cluster_once():
 def test_to_dict_holds_only_what_the_error_was_given(cls, message, path, cluster, secret):
     """Whatever a caller knew when it raised (a password, the exception it caught): only message, path and cluster come out."""
     assume(not any(secret in text for text in (message, path or '', cluster or '', cls.kind, cls.title)))
-    try:
+    with pytest.raises(ZkMigrationError) as caught:
         try:
             raise ValueError('auth failed for password=%s' % secret)
         except ValueError as exc:
             raise cls(message, path=path, cluster=cluster) from exc
-    except ZkMigrationError as error:
-        raised = error
+    raised = caught.value
     described = raised.to_dict()
     expected = {'kind': cls.kind, 'message': str(raised), 'path': path, 'cluster': cluster}
     if cls is ClusterUnreachableError:
