@@ -38,7 +38,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import select
 import socket
 import ssl
@@ -79,9 +78,9 @@ except ImportError:
 
 # Request classes kazoo 2.11 lacks (the capability probes send them).
 from ansible_collections.zookeeper.migration.plugins.module_utils import _protocol
+from ansible_collections.zookeeper.migration.plugins.module_utils._hosts import parse_host, split_host_port
 
 
-DEFAULT_PORT = 2181
 DEFAULT_SESSION_TIMEOUT = 10.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 # jute.maxbuffer default (0xfffff): a request larger than this makes the server
@@ -97,7 +96,6 @@ _AUTH_SCHEMES = ('digest', 'sasl')
 _SASL_MECHANISMS = ('DIGEST-MD5', 'GSSAPI')
 _TRUE_STRINGS = ('true', 'yes', 'on', '1')
 _FALSE_STRINGS = ('false', 'no', 'off', '0')
-_HOST_RE = re.compile(r'^[A-Za-z0-9_.\-]+$')
 # OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
 _HOSTNAME_MISMATCH_CODES = (62, 64)
 
@@ -148,52 +146,6 @@ def _check_keys(given, allowed, what):
     unknown = sorted(set(given) - allowed)
     if unknown:
         raise ConfigError('%s: unknown option(s) %s (known: %s)' % (what, ', '.join(unknown), ', '.join(sorted(allowed))))
-
-
-def parse_host(entry, what='hosts'):
-    """Normalise one member address to ``host:port`` (``[v6]:port`` for IPv6).
-
-    A missing port means 2181. Raises ``ConfigError`` on anything else.
-    """
-    if not isinstance(entry, str):
-        raise ConfigError('%s: each member must be a "host:port" string, got %r' % (what, entry))
-    text = entry.strip()
-    if not text:
-        raise ConfigError('%s: empty member address' % what)
-    if text.startswith('['):
-        close = text.find(']')
-        if close < 0:
-            raise ConfigError('%s: %r has an unclosed "[" (IPv6 addresses are written [addr]:port)' % (what, entry))
-        host = text[1:close]
-        rest = text[close + 1:]
-        if rest and not rest.startswith(':'):
-            raise ConfigError('%s: %r: expected ":port" after "]"' % (what, entry))
-        port_text = rest[1:] if rest else ''
-        if not host or not re.match(r'^[0-9A-Fa-f:.%a-zA-Z]+$', host):
-            raise ConfigError('%s: %r is not a valid IPv6 address' % (what, entry))
-        display = '[%s]' % host
-    else:
-        if text.count(':') > 1:
-            raise ConfigError('%s: %r: write IPv6 addresses in brackets, e.g. [::1]:2181' % (what, entry))
-        host, _sep, port_text = text.partition(':')
-        if not host or not _HOST_RE.match(host):
-            raise ConfigError('%s: %r is not a valid host name or address' % (what, entry))
-        display = host
-    if port_text:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise ConfigError('%s: %r has an invalid port (1-65535)' % (what, entry))
-        port = int(port_text)
-    else:
-        port = DEFAULT_PORT
-    return '%s:%d' % (display, port)
-
-
-def split_host_port(address):
-    """``'host:port'`` (as ``parse_host`` makes it) -> ``(host, port)``; brackets stripped."""
-    host, _sep, port = address.rpartition(':')
-    if host.startswith('['):
-        host = host[1:-1]
-    return host, int(port)
 
 
 def _parse_chroot(value, what):

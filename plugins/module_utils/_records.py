@@ -24,6 +24,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
     SchemaError,
 )
 from ansible_collections.zookeeper.migration.plugins.module_utils._counters import DEFAULT_COUNTERS, normalize_counters
+from ansible_collections.zookeeper.migration.plugins.module_utils._hosts import parse_host
 
 
 SCHEMA_VERSION = 1
@@ -130,30 +131,6 @@ def normalize_root(root):
     if path_is_under(root, '/zookeeper'):
         raise ConfigError('control root must not be under /zookeeper (reserved by ZooKeeper); got %r' % root)
     return root
-
-
-def _normalize_host(value, what):
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError('%s must be a non-empty "host:port" string' % what)
-    value = value.strip()
-    if any(ch.isspace() for ch in value) or '/' in value or '@' in value or ',' in value:
-        raise ConfigError('%s must be one "host:port" (a chroot goes in chroot, credentials in a credential); got %r'
-                          % (what, value))
-    if value.startswith('['):
-        host, sep, rest = value[1:].partition(']')
-        if not sep or not host:
-            raise ConfigError('%s: bad IPv6 address %r (use "[addr]:port")' % (what, value))
-        port = rest[1:] if rest.startswith(':') else ('' if not rest else None)
-        host = '[%s]' % host
-    else:
-        host, sep, port = value.rpartition(':')
-        if not sep:
-            host, port = value, ''
-        elif ':' in host:
-            raise ConfigError('%s: write IPv6 addresses as "[addr]:port"; got %r' % (what, value))
-    if port is None or (port and (not port.isdigit() or not 0 < int(port) < 65536)):
-        raise ConfigError('%s: bad port in %r' % (what, value))
-    return '%s:%s' % (host, port or '2181')
 
 
 def _host_key(host):
@@ -299,7 +276,7 @@ def normalize_cluster(record, error=ConfigError):
     normalized = []
     for index, host in enumerate(hosts):
         try:
-            host = _normalize_host(host, '%s: hosts[%d]' % (where, index))
+            host = parse_host(host, '%s: hosts[%d]' % (where, index))
         except ConfigError as exc:
             raise error(exc.message)
         if host not in normalized:

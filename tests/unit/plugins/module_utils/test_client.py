@@ -10,7 +10,7 @@ from kazoo import exceptions as ke
 from kazoo.handlers.threading import KazooTimeoutError
 
 from ansible_collections.zookeeper.migration.plugins.module_utils import _client
-from ansible_collections.zookeeper.migration.plugins.module_utils._client import ClusterSpec, parse_host, parse_srvr, translate_error
+from ansible_collections.zookeeper.migration.plugins.module_utils._client import ClusterSpec, parse_srvr, translate_error
 from ansible_collections.zookeeper.migration.plugins.module_utils import _errors as errors
 
 SECRET = 's3cr3t-Pa55'
@@ -18,34 +18,6 @@ KEY_SECRET = 'k3y-Pa55'
 
 
 # -- hosts ------------------------------------------------------------------
-
-@pytest.mark.parametrize('entry, expected', [
-    ('zk1:2181', 'zk1:2181'),
-    ('zk1', 'zk1:2181'),
-    (' 10.0.0.1:2182 ', '10.0.0.1:2182'),
-    ('[::1]:2181', '[::1]:2181'),
-    ('[fe80::1]', '[fe80::1]:2181'),
-    ('slb-endpoint.example.internal:2181', 'slb-endpoint.example.internal:2181'),
-])
-def test_parse_host_normalises(entry, expected):
-    assert parse_host(entry) == expected
-
-
-@pytest.mark.parametrize('entry, fragment', [
-    ('', 'empty'),
-    ('zk1:0', 'invalid port'),
-    ('zk1:65536', 'invalid port'),
-    ('zk1:abc', 'invalid port'),
-    ('::1:2181', 'brackets'),
-    ('[::1', 'unclosed'),
-    ('zk 1:2181', 'not a valid host'),
-    (2181, 'must be a "host:port" string'),
-])
-def test_parse_host_rejects(entry, fragment):
-    with pytest.raises(errors.ConfigError) as info:
-        parse_host(entry)
-    assert fragment in str(info.value)
-
 
 def test_hosts_as_list_or_connect_string():
     from_list = ClusterSpec.from_dict({'hosts': ['a:1', 'b:2', 'c']})

@@ -148,7 +148,7 @@ def test_cluster_normalization():
 
 @pytest.mark.parametrize('change, text', [
     ({'hosts': []}, 'at least one'),
-    ({'hosts': ['zk1:99999']}, 'bad port'),
+    ({'hosts': ['zk1:99999']}, 'invalid port'),
     ({'hosts': ['zk1:2181/chroot']}, 'chroot goes in chroot'),
     ({'hosts': ['user:pw@zk1:2181']}, 'credentials in a credential'),
     ({'chroot': 'relative'}, "field 'chroot' must be an absolute"),
