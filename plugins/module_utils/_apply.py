@@ -116,7 +116,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils import _protoc
 
 _tuple_new = tuple.__new__
 
-__all__ = ['SEQ_BUMP_PREFIX', 'Op', 'Plan', 'ApplyResult', 'CopyResult', 'plan_copy', 'apply_plan', 'copy', 'snapshot_pair', 'gc_paused',
+__all__ = ['SEQ_BUMP_PREFIX', 'Op', 'Plan', 'ApplyResult', 'CopyResult', 'plan_copy', 'granted_acl', 'apply_plan', 'copy', 'snapshot_pair', 'gc_paused',
            'request_bytes', 'DEFAULT_MAX_BATCH_BYTES', 'DEFAULT_MAX_BATCH_OPS']
 
 # About half of jute.maxbuffer: a multi near the limit makes a transaction-log
@@ -522,6 +522,19 @@ def _refuse_redacted_acls(snapshot):
                               % (len(redacted), ', '.join(redacted[:5])), path=redacted[0])
 
 
+def granted_acl(acl, acl_mode, migrator_acl):
+    """The ACL a copied node gets for ``acl`` (tuples): itself, plus the migrator's entries it lacks with ``grant_migrator``.
+
+    The one place of the ``acl_mode: grant_migrator`` rule: the copy plan, the
+    sync engine and the cutover's ACL check all ask it.
+    """
+    acl = tuple(tuple(entry) for entry in acl)
+    if acl_mode == 'grant_migrator' and migrator_acl:
+        present = set(acl)
+        acl = acl + tuple(tuple(entry) for entry in migrator_acl if tuple(entry) not in present)
+    return acl
+
+
 def plan_copy(source_snapshot, dest_snapshot, diff, sync_acl=True, acl_mode='verbatim', migrator_acl=None, prune=False,
               node_types=None, path_map=None):
     """A source-authoritative ``Plan`` making the destination equal to the source.
@@ -568,11 +581,7 @@ def _plan_copy(source_snapshot, dest_snapshot, diff, sync_acl, acl_mode, migrato
             return None
         if node.acl is None:
             raise ConfigError('sync_acl needs a source snapshot taken with ACLs (with_acl=True)', path=node.path)
-        acl = tuple(node.acl)
-        if acl_mode == 'grant_migrator':
-            present = set(acl)
-            acl = acl + tuple(entry for entry in migrator_acl if entry not in present)
-        return acl
+        return granted_acl(node.acl, acl_mode, migrator_acl)
 
     if sync_acl:
         _refuse_redacted_acls(source_snapshot)

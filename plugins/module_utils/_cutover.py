@@ -90,6 +90,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils._errors import
 from ansible_collections.zookeeper.migration.plugins.module_utils import _records
 from ansible_collections.zookeeper.migration.plugins.module_utils import _registration
 from ansible_collections.zookeeper.migration.plugins.module_utils import _task
+from ansible_collections.zookeeper.migration.plugins.module_utils._apply import granted_acl
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import connected, translate_error
 from ansible_collections.zookeeper.migration.plugins.module_utils._clients import clients_of, connection_count
 from ansible_collections.zookeeper.migration.plugins.module_utils._diff import acl_equal, acl_tuples
@@ -136,11 +137,7 @@ class CutoverError(ZkMigrationError):
 
 def destination_acl(original, acl_mode='verbatim', migrator_acl=None):
     """The ACL a synced destination node should have for a source ACL (``acl_mode: grant_migrator`` adds the migrator)."""
-    acl = tuple(tuple(entry) for entry in original)
-    if acl_mode == 'grant_migrator' and migrator_acl:
-        present = set(acl)
-        acl = acl + tuple(tuple(entry) for entry in migrator_acl if tuple(entry) not in present)
-    return acl
+    return granted_acl(original, acl_mode, migrator_acl)
 
 
 def source_acl_from_destination(acl, acl_mode='verbatim', migrator_acl=None, original=None):

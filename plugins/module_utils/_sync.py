@@ -1023,11 +1023,7 @@ class SyncEngine(object):
     def final_acl(self, acl, target_side):
         if acl is None:
             return None
-        acl = tuple(acl)
-        if self.acl_mode == 'grant_migrator' and target_side.migrator_acl:
-            present = set(acl)
-            acl = acl + tuple(entry for entry in target_side.migrator_acl if entry not in present)
-        return acl
+        return _apply.granted_acl(acl, self.acl_mode, target_side.migrator_acl)
 
     def _raise_counters(self, side, raises):
         """Raise the sequential counters the full reconcile found behind on ``side``: ``[(parent, target, current)]``."""

@@ -808,3 +808,15 @@ def test_acl_tuple_accepts_kazoo_acls_and_tuples():
     assert _apply.acl_tuple([ACL(31, Id('world', 'anyone'))]) == ((31, 'world', 'anyone'),)
     assert _apply.acl_tuple([(1, 'digest', 'u:h')]) == ((1, 'digest', 'u:h'),)
     assert _apply.acl_tuple(None) is None
+
+
+ENTRY = st.tuples(st.sampled_from([1, 17, 31]), st.sampled_from(['world', 'digest', 'ip']), st.sampled_from(['anyone', 'u:h', '10.0.0.1']))
+
+
+@given(acl=st.lists(ENTRY, max_size=4), migrator=st.lists(ENTRY, min_size=1, max_size=2))
+def test_granted_acl_keeps_the_acl_in_order_and_adds_only_missing_migrator_entries(acl, migrator):
+    granted = _apply.granted_acl(acl, 'grant_migrator', migrator)
+    assert granted[:len(acl)] == tuple(acl)
+    assert granted[len(acl):] == tuple(entry for entry in migrator if entry not in set(acl))
+    assert _apply.granted_acl(acl, 'verbatim', migrator) == tuple(acl)
+    assert _apply.granted_acl(acl, 'grant_migrator', None) == tuple(acl)
