@@ -284,12 +284,23 @@ def migration_sessions(store, cluster):
 def clients_of(store, cluster, credentials, allow=(), watches=False, own=()):
     """``list_clients`` of a registered cluster, the migration's own sessions (daemons', the control store's when it lives
     on that cluster, and ``own``) left out."""
-    spec, _acl = resolve_registered(store, cluster, credentials, 'cluster')
-    admin_port = (store.get_cluster(cluster) or {}).get('admin_port')
+    spec, admin_port = _registered(store, cluster, credentials, 'cluster')
     own = list(own) + migration_sessions(store, cluster) + [session for session in (store.session_id(),) if session]
     report = list_clients(spec, own=own, allow=allow, watches=watches, admin_port=admin_port)
     report['cluster'] = cluster
     return report
+
+
+def connections_of(store, cluster, credentials, role='cluster'):
+    """``connection_count`` of a registered cluster (its AdminServer where the registration names ``admin_port``)."""
+    spec, admin_port = _registered(store, cluster, credentials, role)
+    return connection_count(spec, admin_port=admin_port)
+
+
+def _registered(store, cluster, credentials, role):
+    """(``ClusterSpec``, ``admin_port``) of the cluster registered as ``cluster``."""
+    spec, _acl = resolve_registered(store, cluster, credentials, role)
+    return spec, (store.get_cluster(cluster) or {}).get('admin_port')
 
 
 def _int(value):
@@ -300,4 +311,4 @@ def _int(value):
 
 
 __all__ = ['parse_cons', 'parse_wchc', 'parse_admin_connections', 'parse_admin_watches', 'parse_mntr', 'refused', 'allowed',
-           'group_by_host', 'list_clients', 'connection_count', 'describe', 'migration_sessions', 'clients_of']
+           'group_by_host', 'list_clients', 'connection_count', 'describe', 'migration_sessions', 'clients_of', 'connections_of']

@@ -92,7 +92,7 @@ from ansible_collections.zookeeper.migration.plugins.module_utils import _regist
 from ansible_collections.zookeeper.migration.plugins.module_utils import _task
 from ansible_collections.zookeeper.migration.plugins.module_utils._apply import granted_acl
 from ansible_collections.zookeeper.migration.plugins.module_utils._client import connected, translate_error
-from ansible_collections.zookeeper.migration.plugins.module_utils._clients import clients_of, connection_count
+from ansible_collections.zookeeper.migration.plugins.module_utils._clients import clients_of, connections_of
 from ansible_collections.zookeeper.migration.plugins.module_utils._diff import acl_equal, acl_tuples
 from ansible_collections.zookeeper.migration.plugins.module_utils._freeze import (  # noqa: F401 (frozen_acl, set_acls_pipelined re-exported)
     DEFAULT_FREEZE_BATCH,
@@ -534,8 +534,7 @@ class Cutover(object):
     def _look(self, spec):
         """(source client report or None, the look kept in the cutover record plus ``destination`` per member)."""
         source = self.source_clients(spec)
-        destination_spec, _acl = _registration.resolve_registered(self.store, spec['destination'], self.credentials, 'destination')
-        destination = connection_count(destination_spec, admin_port=(self.store.get_cluster(spec['destination']) or {}).get('admin_port'))
+        destination = connections_of(self.store, spec['destination'], self.credentials, 'destination')
         if destination and all('error' in found for found in destination.values()):
             self.warnings.append('no member of the destination %s told its connection count (%s): a managed service may not answer '
                                  'four-letter words; watch the applications from its console instead'
